@@ -1,0 +1,36 @@
+#include "broker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "broker_loop.hpp"
+#include "local_launcher.hpp"
+
+namespace drunc::broker {
+
+Broker::Broker(Config config)
+    : context_(1),
+      loop_(std::make_unique<BrokerLoop>(context_, std::move(config))),
+      stop_sender_(context_, zmq::socket_type::pair) {
+  control_endpoint_ = loop_->control_endpoint();
+  events_endpoint_ = loop_->events_endpoint();
+  local_launcher_ = std::make_unique<workers::LocalLauncher>(context_, kWorkerEndpoint, kLocalWorker);
+  loop_->wait_for_workers({kLocalWorker});
+  stop_sender_.connect(kStopEndpoint);
+  thread_ = std::thread([this] {
+    try {
+      loop_->run();
+    } catch (const std::exception& error) {
+      spdlog::critical("broker loop stopped: {}", error.what());
+    }
+  });
+}
+
+Broker::~Broker() {
+  stop_sender_.send(zmq::str_buffer("stop"), zmq::send_flags::none);
+  thread_.join();
+  local_launcher_.reset();
+  loop_.reset();
+  stop_sender_.close();
+}
+
+}  // namespace drunc::broker

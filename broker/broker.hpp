@@ -1,0 +1,52 @@
+// Broker: the actor that serves the drunc-pm/1 protocol (docs/PROTOCOL.md).
+//
+// Owns: the broker thread; the client ROUTER, the events PUB and the worker
+// ROUTER sockets; the process registry; the launcher workers. The registry
+// and every table of requests in flight belong to the broker thread alone:
+// other threads reach it only through ZeroMQ messages.
+//
+// The constructor binds every socket (a bind failure throws ConfigError naming
+// the setting), starts the workers and returns once they are ready and the
+// thread is serving. The destructor kills every managed process, publishes
+// SERVER_SHUTDOWN and joins. Construct and destroy from one thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <zmq.hpp>
+
+#include "config.hpp"
+
+namespace drunc::workers {
+class LocalLauncher;
+}
+
+namespace drunc::broker {
+
+class BrokerLoop;
+
+class Broker {
+ public:
+  explicit Broker(Config config);
+  ~Broker();
+
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // The endpoints as bound: a wildcard port ("tcp://127.0.0.1:*") is resolved.
+  const std::string& control_endpoint() const { return control_endpoint_; }
+  const std::string& events_endpoint() const { return events_endpoint_; }
+
+ private:
+  zmq::context_t context_;
+  std::unique_ptr<BrokerLoop> loop_;
+  std::unique_ptr<workers::LocalLauncher> local_launcher_;
+  zmq::socket_t stop_sender_;
+  std::string control_endpoint_;
+  std::string events_endpoint_;
+  std::thread thread_;
+};
+
+}  // namespace drunc::broker

@@ -1,0 +1,543 @@
+#include "broker_loop.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <random>
+
+#include <spdlog/spdlog.h>
+#include <zmq_addon.hpp>
+
+#include "drunc_zmq/events.pb.h"
+#include "druncschema/generic.pb.h"
+#include "errors.hpp"
+#include "launch_script.hpp"
+#include "wire/topic.hpp"
+
+namespace drunc::broker {
+
+namespace pm = dunedaq::druncschema;
+namespace internal = drunc_zmq::internal;
+using wire::Command;
+
+namespace {
+
+// Messages taken from one socket before looking at the others again.
+constexpr int kBatch = 256;
+
+std::string new_uuid() {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  const std::uint64_t high = random(), low = random();
+  char text[37];
+  std::snprintf(text, sizeof text, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(high >> 32),
+                static_cast<unsigned>((high >> 16) & 0xffff), static_cast<unsigned>(high & 0x0fff),
+                static_cast<unsigned>(0x8000 | ((low >> 48) & 0x3fff)),
+                static_cast<unsigned long long>(low & 0xffffffffffffULL));
+  return text;
+}
+
+std::string now_text() {
+  const std::time_t now = std::time(nullptr);
+  char text[64];
+  std::tm local{};
+  ::localtime_r(&now, &local);
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S %z", &local);
+  return text;
+}
+
+std::string bind_or_explain(zmq::socket_t& socket, const std::string& endpoint, const std::string& setting) {
+  try {
+    socket.bind(endpoint);
+  } catch (const zmq::error_t& error) {
+    throw ConfigError("setting \"" + setting + "\": cannot bind " + endpoint + ": " + error.what());
+  }
+  return socket.get(zmq::sockopt::last_endpoint);
+}
+
+// The Request.data of a command, unpacked, or BadRequestFormat naming the type expected.
+template <typename Message>
+Message unpack(const pm::Request& request, bool optional = false) {
+  Message message;
+  const std::string expected = Message::descriptor()->full_name();
+  if (!request.has_data()) {
+    if (optional) return message;
+    throw BadRequestFormat("Request.data is missing: expected " + expected);
+  }
+  if (!request.data().Is<Message>())
+    throw BadRequestFormat("Request.data holds " + request.data().type_url() + ": expected " + expected);
+  if (!request.data().UnpackTo(&message))
+    throw BadRequestFormat("Request.data could not be parsed as " + expected);
+  return message;
+}
+
+struct CommandInfo {
+  Command command;
+  const char* data_type;
+  const char* return_type;
+  const char* help;
+};
+
+constexpr CommandInfo kCommandInfo[] = {
+    {Command::describe, "", "dunedaq.druncschema.Description", "Describe this process manager and its commands"},
+    {Command::boot, "dunedaq.druncschema.BootRequest", "dunedaq.druncschema.ProcessInstanceList",
+     "Start a process on the first allowed host that accepts it"},
+    {Command::terminate, "dunedaq.druncschema.ProcessQuery", "dunedaq.druncschema.ProcessInstanceList",
+     "Kill every process (the query is ignored)"},
+    {Command::restart, "dunedaq.druncschema.ProcessQuery", "dunedaq.druncschema.ProcessInstanceList",
+     "Kill one process if alive and start it again, same uuid"},
+    {Command::kill, "dunedaq.druncschema.ProcessQuery", "dunedaq.druncschema.ProcessInstanceList",
+     "Kill the matching processes: SIGQUIT, then SIGKILL after the kill timeout"},
+    {Command::flush, "dunedaq.druncschema.ProcessQuery", "dunedaq.druncschema.ProcessInstanceList",
+     "Forget the matching dead processes"},
+    {Command::ps, "dunedaq.druncschema.ProcessQuery", "dunedaq.druncschema.ProcessInstanceList",
+     "List the matching processes"},
+    {Command::logs, "dunedaq.druncschema.LogRequest", "dunedaq.druncschema.LogLine",
+     "Stream the last lines of one process's output"},
+};
+
+}  // namespace
+
+BrokerLoop::BrokerLoop(zmq::context_t& context, Config config)
+    : config_(std::move(config)),
+      clients_(context, zmq::socket_type::router),
+      events_(context, zmq::socket_type::pub),
+      workers_(context, zmq::socket_type::router),
+      stop_(context, zmq::socket_type::pair),
+      publisher_(events_, config_.name, config_.session),
+      registry_(config_.log_ring_lines) {
+  // A reply that cannot be delivered is reported by send() instead of vanishing.
+  clients_.set(zmq::sockopt::router_mandatory, 1);
+  clients_.set(zmq::sockopt::maxmsgsize, config_.max_message_bytes);
+  clients_.set(zmq::sockopt::sndhwm, 100000);
+  clients_.set(zmq::sockopt::linger, 0);
+  control_endpoint_ = bind_or_explain(clients_, config_.control_endpoint, "control_endpoint");
+
+  events_.set(zmq::sockopt::sndhwm, config_.events_high_water_mark);
+  events_.set(zmq::sockopt::linger, 1000);  // let SERVER_SHUTDOWN reach subscribers
+  events_endpoint_ = bind_or_explain(events_, config_.events_endpoint, "events_endpoint");
+
+  workers_.set(zmq::sockopt::router_mandatory, 1);
+  workers_.set(zmq::sockopt::sndhwm, 0);  // commands to workers are never dropped
+  workers_.set(zmq::sockopt::linger, 0);
+  workers_.bind(kWorkerEndpoint);
+  stop_.bind(kStopEndpoint);
+}
+
+void BrokerLoop::wait_for_workers(const std::vector<std::string>& routing_ids) {
+  std::unordered_set<std::string> missing(routing_ids.begin(), routing_ids.end());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!missing.empty()) {
+    zmq::pollitem_t item{workers_.handle(), 0, ZMQ_POLLIN, 0};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || zmq::poll(&item, 1, left) == 0) throw std::runtime_error("a launcher worker did not start");
+    std::vector<zmq::message_t> frames;
+    if (!zmq::recv_multipart(workers_, std::back_inserter(frames), zmq::recv_flags::dontwait) || frames.empty()) continue;
+    missing.erase(frames[0].to_string());
+  }
+}
+
+void BrokerLoop::run() {
+  publisher_.broadcast(pm::SERVER_READY, "process manager " + config_.name + " ready on " + control_endpoint_);
+  spdlog::info("{} serving on {}, events on {}", config_.name, control_endpoint_, events_endpoint_);
+  zmq::pollitem_t items[] = {{stop_.handle(), 0, ZMQ_POLLIN, 0},
+                             {workers_.handle(), 0, ZMQ_POLLIN, 0},
+                             {clients_.handle(), 0, ZMQ_POLLIN, 0}};
+  while (true) {
+    zmq::poll(items, 3, std::chrono::milliseconds(-1));
+    if (items[0].revents & ZMQ_POLLIN) break;
+    // Reports first: they finish requests already in flight.
+    if (items[1].revents & ZMQ_POLLIN) receive_worker_reports();
+    if (items[2].revents & ZMQ_POLLIN) receive_client_messages();
+  }
+  shut_down();
+}
+
+// ---- Client requests --------------------------------------------------------
+
+void BrokerLoop::receive_client_messages() {
+  for (int i = 0; i < kBatch; ++i) {
+    std::vector<zmq::message_t> frames;
+    if (!zmq::recv_multipart(clients_, std::back_inserter(frames), zmq::recv_flags::dontwait)) return;
+    handle_request(frames);
+  }
+}
+
+void BrokerLoop::handle_request(std::vector<zmq::message_t>& frames) {
+  auto decoded = wire::decode_request(frames);
+  if (auto* malformed = std::get_if<wire::MalformedRequest>(&decoded)) {
+    if (!malformed->reply_to) {
+      spdlog::warn("dropped a malformed message with no readable request id: {}", malformed->reason);
+      return;
+    }
+    spdlog::warn("malformed request: {}", malformed->reason);
+    reply_error(Caller{*malformed->reply_to, {}, ""}, pm::NOT_EXECUTED_BAD_REQUEST_FORMAT, malformed->reason);
+    return;
+  }
+  auto& envelope = std::get<wire::RequestEnvelope>(decoded);
+  Caller caller{std::move(envelope.from), {}, envelope.command};
+  pm::Request request;
+  if (!request.ParseFromString(envelope.body)) {
+    reply_error(caller, pm::NOT_EXECUTED_BAD_REQUEST_FORMAT,
+                "the last frame is not a serialized dunedaq.druncschema.Request");
+    return;
+  }
+  caller.token = request.token();
+  try {
+    const auto command = wire::parse_command(envelope.command);
+    if (!command)
+      throw NotImplemented("unknown command \"" + envelope.command +
+                           "\": expected describe, boot, terminate, restart, kill, flush, ps or logs");
+    dispatch(caller, *command, request);
+  } catch (const std::exception& error) {
+    const auto flag = flag_for(error);
+    if (flag == pm::UNHANDLED_EXCEPTION_THROWN)
+      spdlog::error("{} failed unexpectedly: {}", envelope.command, error.what());
+    reply_error(caller, flag, error.what());
+  }
+}
+
+void BrokerLoop::dispatch(const Caller& caller, Command command, const pm::Request& request) {
+  switch (command) {
+    case Command::describe: return describe(caller);
+    case Command::boot: return boot(caller, request);
+    case Command::terminate:
+      unpack<pm::ProcessQuery>(request, /*optional=*/true);  // ignored, but must be well-formed
+      return kill(caller, registry_.all());
+    case Command::kill:
+      return kill(caller, registry_.match(CompiledQuery(unpack<pm::ProcessQuery>(request)), false));
+    case Command::restart: return restart(caller, request);
+    case Command::flush: return flush(caller, request);
+    case Command::ps: return ps(caller, request);
+    case Command::logs: return logs(caller, request);
+  }
+}
+
+void BrokerLoop::describe(const Caller& caller) {
+  pm::Description description;
+  description.set_type("process_manager");
+  description.set_name(config_.name);
+  description.set_session(config_.session.empty() ? "no_session" : config_.session);
+  for (const auto& info : kCommandInfo) {
+    auto* command = description.add_commands();
+    command->set_name(std::string(wire::command_name(info.command)));
+    if (info.data_type[0] != '\0') command->add_data_type(info.data_type);
+    command->set_help(info.help);
+    command->set_return_type(info.return_type);
+  }
+  drunc_zmq::EventFeed feed;
+  feed.set_address(config_.events_advertised_endpoint.empty() ? events_endpoint_
+                                                              : config_.events_advertised_endpoint);
+  feed.set_protocol(std::string(wire::kEventProtocol));
+  feed.set_publisher_id(publisher_.publisher_id());
+  description.mutable_broadcast()->PackFrom(feed);
+  reply(caller, pm::EXECUTED_SUCCESSFULLY, &description);
+}
+
+void BrokerLoop::boot(const Caller& caller, const pm::Request& request) {
+  auto boot = unpack<pm::BootRequest>(request);
+  const auto& restriction = boot.process_restriction();
+  if (restriction.allowed_host_types_size() > 0)
+    throw DruncError("allowed_host_types is not supported: list the hosts in allowed_hosts");
+  if (restriction.allowed_hosts_size() == 0)
+    throw DruncError("process_restriction.allowed_hosts is empty: no host to boot " +
+                     boot.process_description().metadata().name() + " on");
+  // Refuse what no host could run before trying any.
+  workers::build_launch_script(boot.process_description(), {});
+
+  const std::string uuid = new_uuid();
+  PendingLaunch launch;
+  launch.caller = caller;
+  launch.boot = std::move(boot);
+  launches_.emplace(uuid, std::move(launch));
+  try_next_host(uuid);
+}
+
+void BrokerLoop::kill(const Caller& caller, const std::vector<ProcessRecord*>& targets) {
+  PendingKill pending{caller, {}, {}};
+  std::vector<ProcessRecord*> to_signal;
+  for (auto* record : targets) {
+    pending.uuids.push_back(record->uuid);
+    if (!is_alive(record->state)) continue;
+    pending.waiting.insert(record->uuid);
+    if (record->state == ProcessState::running) to_signal.push_back(record);
+  }
+  send_kills(to_signal);
+  if (pending.waiting.empty()) {
+    reply_instances(caller, targets);
+    return;
+  }
+  kills_.push_back(std::move(pending));
+}
+
+void BrokerLoop::restart(const Caller& caller, const pm::Request& request) {
+  const auto matches = registry_.match(CompiledQuery(unpack<pm::ProcessQuery>(request)), true);
+  if (matches.size() != 1)
+    throw DruncError("restart needs a query matching exactly one process; it matches " +
+                     std::to_string(matches.size()));
+  ProcessRecord& record = *matches.front();
+  if (record.restart_pending) throw DruncError("a restart of " + record.name() + " is already in progress");
+  record.restart_pending = true;
+  if (is_alive(record.state)) {
+    if (record.state == ProcessState::running) send_kills({&record});
+    restarts_waiting_for_exit_.emplace(record.uuid, caller);
+    return;
+  }
+  PendingLaunch launch;
+  launch.caller = caller;
+  launch.boot = record.boot;
+  launch.generation = record.generation + 1;
+  launch.restart = true;
+  launches_.emplace(record.uuid, std::move(launch));
+  try_next_host(record.uuid);
+}
+
+void BrokerLoop::flush(const Caller& caller, const pm::Request& request) {
+  const auto matches = registry_.match(CompiledQuery(unpack<pm::ProcessQuery>(request)), true);
+  pm::ProcessInstanceList flushed;
+  for (auto* record : matches) {
+    if (is_alive(record->state) || record->restart_pending) continue;
+    *flushed.add_values() = record->instance();
+    publisher_.state(*record, "flushed");
+    registry_.remove(record->uuid);
+  }
+  reply(caller, pm::EXECUTED_SUCCESSFULLY, &flushed);
+}
+
+void BrokerLoop::ps(const Caller& caller, const pm::Request& request) {
+  reply_instances(caller, registry_.match(CompiledQuery(unpack<pm::ProcessQuery>(request)), true));
+}
+
+void BrokerLoop::logs(const Caller& caller, const pm::Request& request) {
+  const auto log_request = unpack<pm::LogRequest>(request);
+  const auto matches = registry_.match(CompiledQuery(log_request.query()), true);
+  if (matches.size() != 1)
+    throw DruncError("logs needs a query matching exactly one process; it matches " +
+                     std::to_string(matches.size()));
+  const ProcessRecord& record = *matches.front();
+  const std::size_t how_far = log_request.how_far() > 0 ? static_cast<std::size_t>(log_request.how_far()) : 100;
+  pm::LogLine line;
+  line.mutable_uuid()->set_uuid(record.uuid);
+  for (const std::string* text : record.logs.last(how_far)) {
+    line.set_line(*text);
+    reply(caller, pm::EXECUTED_SUCCESSFULLY, &line, /*more=*/true);
+  }
+  reply(caller, pm::EXECUTED_SUCCESSFULLY, nullptr);
+}
+
+// ---- Launching and killing through workers -----------------------------------
+
+void BrokerLoop::try_next_host(const std::string& uuid) {
+  auto& launch = launches_.at(uuid);
+  const auto& hosts = launch.boot.process_restriction().allowed_hosts();
+  const auto& description = launch.boot.process_description();
+  while (launch.next_host < static_cast<std::size_t>(hosts.size())) {
+    const std::string& host = hosts[static_cast<int>(launch.next_host++)];
+    const std::string worker = worker_for_host(host);
+    if (worker.empty()) {
+      launch.failures.push_back(host + ": not a local host, and this broker has no SSH transport");
+      continue;
+    }
+    launch.host = host;
+    launch.worker = worker;
+    internal::WorkerCommand command;
+    auto* start = command.mutable_launch();
+    start->set_uuid(uuid);
+    start->set_generation(launch.generation);
+    start->set_host(host);
+    start->set_script(
+        workers::build_launch_script(description, {uuid, launch.generation, host, now_text()}));
+    send_to_worker(worker, command);
+    return;
+  }
+
+  std::string reasons;
+  for (const auto& failure : launch.failures) reasons += (reasons.empty() ? "" : "; ") + failure;
+  const Caller caller = launch.caller;
+  if (launch.restart) {
+    if (auto* record = registry_.find(uuid)) record->restart_pending = false;
+  }
+  launches_.erase(uuid);
+  reply_error(caller, pm::DRUNC_EXCEPTION_THROWN,
+              "could not start " + description.metadata().name() + " on any allowed host: " + reasons);
+}
+
+std::string BrokerLoop::worker_for_host(const std::string& host) const {
+  for (const auto& local : config_.local_hosts)
+    if (local == host) return kLocalWorker;
+  return {};
+}
+
+void BrokerLoop::send_kills(const std::vector<ProcessRecord*>& records) {
+  // One Kill command per worker, so that its processes are signalled together.
+  std::unordered_map<std::string, internal::WorkerCommand> commands;
+  for (auto* record : records) {
+    auto& command = commands[record->worker];
+    auto* target = command.mutable_kill()->add_targets();
+    target->set_uuid(record->uuid);
+    target->set_generation(record->generation);
+    command.mutable_kill()->set_timeout_ms(static_cast<std::uint32_t>(config_.kill_timeout.count()));
+    record->on_kill_sent();
+  }
+  for (const auto& [worker, command] : commands) send_to_worker(worker, command);
+}
+
+void BrokerLoop::send_to_worker(const std::string& worker, const internal::WorkerCommand& command) {
+  const std::string bytes = command.SerializeAsString();
+  workers_.send(zmq::buffer(worker), zmq::send_flags::sndmore);
+  workers_.send(zmq::buffer(bytes), zmq::send_flags::none);
+}
+
+// ---- Worker reports ----------------------------------------------------------
+
+void BrokerLoop::receive_worker_reports() {
+  for (int i = 0; i < kBatch; ++i) {
+    std::vector<zmq::message_t> frames;
+    if (!zmq::recv_multipart(workers_, std::back_inserter(frames), zmq::recv_flags::dontwait)) return;
+    internal::WorkerReport report;
+    if (frames.size() != 2 || !report.ParseFromArray(frames[1].data(), static_cast<int>(frames[1].size()))) {
+      spdlog::error("unreadable report from worker {}", frames.empty() ? "?" : frames[0].to_string());
+      continue;
+    }
+    try {
+      handle_report(report);
+    } catch (const std::exception& error) {
+      spdlog::error("report for {} could not be handled: {}", report.uuid(), error.what());
+    }
+  }
+}
+
+void BrokerLoop::handle_report(const internal::WorkerReport& report) {
+  const std::string& uuid = report.uuid();
+  switch (report.kind_case()) {
+    case internal::WorkerReport::kStarted: return on_started(uuid, report.started().pid());
+    case internal::WorkerReport::kStartFailed: return on_start_failed(uuid, report.start_failed().reason());
+    case internal::WorkerReport::kOutput: {
+      auto* record = registry_.find(uuid);
+      if (!record || record->generation != report.generation()) return;
+      for (const auto& line : report.output().lines()) {
+        publisher_.log_line(*record, line);
+        record->logs.add(line);
+      }
+      return;
+    }
+    case internal::WorkerReport::kExited: {
+      auto* record = registry_.find(uuid);
+      if (record && record->generation == report.generation() && is_alive(record->state))
+        on_exited(*record, report.exited());
+      return;
+    }
+    case internal::WorkerReport::KIND_NOT_SET: return;  // a worker's ready message
+  }
+}
+
+void BrokerLoop::on_started(const std::string& uuid, std::int64_t pid) {
+  auto found = launches_.find(uuid);
+  if (found == launches_.end()) return;
+  PendingLaunch launch = std::move(found->second);
+  launches_.erase(found);
+  ProcessRecord* record;
+  if (launch.restart) {
+    record = registry_.find(uuid);
+    record->restart_pending = false;
+    record->worker = launch.worker;
+    publisher_.state(*record, record->on_restarted(launch.generation, pid, launch.host));
+  } else {
+    record = &registry_.add_booted(uuid, std::move(launch.boot), launch.host, launch.worker, pid);
+    publisher_.state(*record, "booted");
+  }
+  spdlog::info("{} {} (uuid {}, generation {}) on {}, pid {}", launch.restart ? "restarted" : "booted",
+               record->name(), uuid, record->generation, launch.host, pid);
+  reply_instances(launch.caller, {record});
+}
+
+void BrokerLoop::on_start_failed(const std::string& uuid, const std::string& reason) {
+  auto found = launches_.find(uuid);
+  if (found == launches_.end()) return;
+  found->second.failures.push_back(found->second.host + ": " + reason);
+  try_next_host(uuid);
+}
+
+void BrokerLoop::on_exited(ProcessRecord& record, const internal::Exited& exited) {
+  const auto transition = record.on_exited(exited.return_code());
+  spdlog::info("{} (uuid {}) {}", record.name(), record.uuid, exited.reason());
+  publisher_.state(record, transition);
+
+  for (auto it = kills_.begin(); it != kills_.end();) {
+    it->waiting.erase(record.uuid);
+    if (!it->waiting.empty()) {
+      ++it;
+      continue;
+    }
+    std::vector<ProcessRecord*> records;
+    for (const auto& uuid : it->uuids)
+      if (auto* killed = registry_.find(uuid)) records.push_back(killed);
+    reply_instances(it->caller, records);
+    it = kills_.erase(it);
+  }
+
+  auto restart = restarts_waiting_for_exit_.find(record.uuid);
+  if (restart != restarts_waiting_for_exit_.end()) {
+    PendingLaunch launch;
+    launch.caller = std::move(restart->second);
+    launch.boot = record.boot;
+    launch.generation = record.generation + 1;
+    launch.restart = true;
+    restarts_waiting_for_exit_.erase(restart);
+    launches_.emplace(record.uuid, std::move(launch));
+    try_next_host(record.uuid);
+  }
+}
+
+// ---- Replies -------------------------------------------------------------------
+
+void BrokerLoop::reply(const Caller& caller, pm::ResponseFlag flag, const google::protobuf::Message* data, bool more) {
+  pm::Response response;
+  response.set_name(config_.name);
+  *response.mutable_token() = caller.token;
+  response.set_flag(flag);
+  if (data) response.mutable_data()->PackFrom(*data);
+  auto frames = wire::encode_reply(caller.address, more, response.SerializeAsString());
+  try {
+    if (!zmq::send_multipart(clients_, frames, zmq::send_flags::dontwait))
+      spdlog::warn("reply to {} request dropped: the client is not reading", caller.command);
+  } catch (const zmq::error_t& error) {
+    spdlog::warn("reply to {} request dropped: {}", caller.command, error.what());
+  }
+}
+
+void BrokerLoop::reply_error(const Caller& caller, pm::ResponseFlag flag, const std::string& text) {
+  pm::PlainText plain;
+  plain.set_text(text);
+  reply(caller, flag, &plain);
+}
+
+void BrokerLoop::reply_instances(const Caller& caller, const std::vector<ProcessRecord*>& records) {
+  pm::ProcessInstanceList list;
+  list.mutable_values()->Reserve(static_cast<int>(records.size()));
+  for (const auto* record : records) *list.add_values() = record->instance();
+  reply(caller, pm::EXECUTED_SUCCESSFULLY, &list);
+}
+
+// ---- Shutdown ------------------------------------------------------------------
+
+void BrokerLoop::shut_down() {
+  std::vector<ProcessRecord*> alive;
+  for (auto* record : registry_.all())
+    if (record->state == ProcessState::running) alive.push_back(record);
+  spdlog::info("shutting down: killing {} processes", alive.size());
+  send_kills(alive);
+  const auto deadline = std::chrono::steady_clock::now() + config_.kill_timeout + std::chrono::seconds(5);
+  auto any_alive = [&] {
+    for (auto* record : registry_.all())
+      if (is_alive(record->state)) return true;
+    return false;
+  };
+  while (any_alive() && std::chrono::steady_clock::now() < deadline) {
+    zmq::pollitem_t item{workers_.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, std::chrono::milliseconds(100));
+    if (item.revents & ZMQ_POLLIN) receive_worker_reports();
+  }
+  publisher_.broadcast(pm::SERVER_SHUTDOWN, "process manager " + config_.name + " shut down");
+}
+
+}  // namespace drunc::broker

@@ -1,0 +1,115 @@
+// BrokerLoop: the broker thread's loop and everything it owns (see broker.hpp).
+// Its source reads in sections: client requests, worker reports, replies.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "config.hpp"
+#include "druncschema/process_manager.pb.h"
+#include "druncschema/request_response.pb.h"
+#include "drunc_zmq/internal.pb.h"
+#include "publisher.hpp"
+#include "registry.hpp"
+#include "wire/envelope.hpp"
+
+namespace drunc::broker {
+
+inline constexpr const char* kWorkerEndpoint = "inproc://drunc-workers";
+inline constexpr const char* kStopEndpoint = "inproc://drunc-broker-stop";
+inline constexpr const char* kLocalWorker = "local";
+
+// Who asked, and how to answer: one per request in flight.
+struct Caller {
+  wire::ReplyAddress address;
+  dunedaq::druncschema::Token token;
+  std::string command;
+};
+
+class BrokerLoop {
+ public:
+  // Binds every socket; throws ConfigError naming the setting on failure.
+  BrokerLoop(zmq::context_t& context, Config config);
+
+  // Blocks until each named worker has said it is ready, or throws.
+  void wait_for_workers(const std::vector<std::string>& routing_ids);
+  // Serves until a message arrives on the stop socket, then shuts down:
+  // kills every managed process, publishes SERVER_SHUTDOWN, returns.
+  void run();
+
+  const std::string& control_endpoint() const { return control_endpoint_; }
+  const std::string& events_endpoint() const { return events_endpoint_; }
+
+ private:
+  // A boot or a restart waiting for its worker to report Started.
+  struct PendingLaunch {
+    Caller caller;
+    dunedaq::druncschema::BootRequest boot;
+    std::uint32_t generation = 1;
+    bool restart = false;
+    std::size_t next_host = 0;      // index in allowed_hosts of the next host to try
+    std::string host;               // the host being tried
+    std::string worker;             // its worker
+    std::vector<std::string> failures;  // "host: reason", one per host tried
+  };
+  // A kill or terminate waiting for its processes to exit.
+  struct PendingKill {
+    Caller caller;
+    std::vector<std::string> uuids;  // reply order
+    std::unordered_set<std::string> waiting;
+  };
+
+  // ---- Client requests
+  void receive_client_messages();
+  void handle_request(std::vector<zmq::message_t>& frames);
+  void dispatch(const Caller& caller, wire::Command command, const dunedaq::druncschema::Request& request);
+  void describe(const Caller& caller);
+  void boot(const Caller& caller, const dunedaq::druncschema::Request& request);
+  void kill(const Caller& caller, const std::vector<ProcessRecord*>& targets);
+  void restart(const Caller& caller, const dunedaq::druncschema::Request& request);
+  void flush(const Caller& caller, const dunedaq::druncschema::Request& request);
+  void ps(const Caller& caller, const dunedaq::druncschema::Request& request);
+  void logs(const Caller& caller, const dunedaq::druncschema::Request& request);
+
+  // ---- Launching and killing through workers
+  void try_next_host(const std::string& uuid);
+  std::string worker_for_host(const std::string& host) const;
+  void send_kills(const std::vector<ProcessRecord*>& records);
+  void send_to_worker(const std::string& worker, const drunc_zmq::internal::WorkerCommand& command);
+
+  // ---- Worker reports
+  void receive_worker_reports();
+  void handle_report(const drunc_zmq::internal::WorkerReport& report);
+  void on_started(const std::string& uuid, std::int64_t pid);
+  void on_start_failed(const std::string& uuid, const std::string& reason);
+  void on_exited(ProcessRecord& record, const drunc_zmq::internal::Exited& exited);
+
+  // ---- Replies
+  void reply(const Caller& caller, dunedaq::druncschema::ResponseFlag flag, const google::protobuf::Message* data,
+             bool more = false);
+  void reply_error(const Caller& caller, dunedaq::druncschema::ResponseFlag flag, const std::string& text);
+  void reply_instances(const Caller& caller, const std::vector<ProcessRecord*>& records);
+
+  void shut_down();
+
+  Config config_;
+  zmq::socket_t clients_;  // ROUTER, drunc-pm/1 requests
+  zmq::socket_t events_;   // PUB, the event feed
+  zmq::socket_t workers_;  // ROUTER, inproc, launcher workers
+  zmq::socket_t stop_;     // PAIR, inproc, the owner's stop signal
+  std::string control_endpoint_;
+  std::string events_endpoint_;
+  EventPublisher publisher_;
+  Registry registry_;
+  std::unordered_map<std::string, PendingLaunch> launches_;  // by uuid
+  std::unordered_map<std::string, Caller> restarts_waiting_for_exit_;  // by uuid
+  std::list<PendingKill> kills_;
+};
+
+}  // namespace drunc::broker

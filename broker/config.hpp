@@ -1,0 +1,41 @@
+// The broker's settings, read from a JSON file (docs/CONFIG.md lists every key).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace drunc::broker {
+
+// A setting that is unknown, of the wrong type or out of range. what() names it.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Config {
+  std::string name = "drunc-zmq";                   // Response.name, Emitter.process
+  std::string session;                              // empty: no session ("no_session" in describe)
+  std::string control_endpoint = "tcp://127.0.0.1:5555";
+  std::string events_endpoint = "tcp://127.0.0.1:5556";
+  std::string events_advertised_endpoint;           // empty: the bound events endpoint
+  std::chrono::milliseconds kill_timeout{500};      // SIGQUIT -> SIGKILL
+  std::size_t log_ring_lines = 1000;                // recent lines kept per process for `logs`
+  std::int64_t max_message_bytes = 1 << 20;         // larger requests are refused by the socket
+  int events_high_water_mark = 100000;              // PUB messages queued per subscriber before dropping
+  std::vector<std::string> local_hosts = {"localhost", "127.0.0.1", "::1"};  // plus this machine's hostname
+  std::string log_level = "info";                   // spdlog level of the broker's own log
+};
+
+// The default configuration: config/broker.json, embedded at build time.
+Config default_config();
+const char* default_config_json();
+
+// Parses a configuration; keys not given keep their defaults.
+// source names the origin in error messages (a path, "built-in default").
+Config parse_config(const std::string& json_text, const std::string& source);
+Config load_config_file(const std::string& path);
+
+}  // namespace drunc::broker

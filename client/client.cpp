@@ -1,0 +1,157 @@
+#include "client.hpp"
+
+#include <zmq_addon.hpp>
+
+#include "druncschema/generic.pb.h"
+
+namespace drunc::client {
+
+namespace pm = dunedaq::druncschema;
+using wire::Command;
+
+ResponseError::ResponseError(pm::ResponseFlag flag, std::string text)
+    : std::runtime_error(pm::ResponseFlag_Name(flag) + (text.empty() ? "" : ": " + text)),
+      flag_(flag),
+      text_(std::move(text)) {}
+
+std::string response_text(const pm::Response& response) {
+  pm::PlainText text;
+  if (response.has_data() && response.data().UnpackTo(&text)) return text.text();
+  return {};
+}
+
+Client::Client(const std::string& address, Duration timeout)
+    : context_(1), socket_(context_, zmq::socket_type::dealer), timeout_(timeout) {
+  socket_.set(zmq::sockopt::linger, 0);
+  socket_.set(zmq::sockopt::rcvhwm, 0);  // a long logs stream is never cut
+  socket_.connect(address);
+}
+
+std::string Client::send(Command command, const google::protobuf::Message* data) {
+  pm::Request request;
+  *request.mutable_token() = token_;
+  if (data) request.mutable_data()->PackFrom(*data);
+  std::string request_id = std::to_string(next_request_++);
+  auto frames = wire::encode_request(request_id, wire::command_name(command), request.SerializeAsString());
+  zmq::send_multipart(socket_, frames);
+  return request_id;
+}
+
+std::optional<Reply> Client::receive_from_socket(Duration timeout) {
+  zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    std::vector<zmq::message_t> frames;
+    if (zmq::recv_multipart(socket_, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
+      std::string error;
+      auto envelope = wire::decode_reply(frames, &error);
+      if (!envelope) throw std::runtime_error("malformed reply from the broker: " + error);
+      Reply reply{std::move(envelope->request_id), envelope->more, {}};
+      if (!reply.response.ParseFromString(envelope->body))
+        throw std::runtime_error("the broker's reply is not a dunedaq.druncschema.Response");
+      return reply;
+    }
+    const auto left = std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    zmq::poll(&item, 1, left);
+  }
+}
+
+std::optional<Reply> Client::receive(Duration timeout) {
+  for (auto it = kept_aside_.begin(); it != kept_aside_.end(); ++it) {
+    Reply reply = std::move(it->second.front());
+    it->second.pop_front();
+    if (it->second.empty()) kept_aside_.erase(it);
+    return reply;
+  }
+  return receive_from_socket(timeout);
+}
+
+Reply Client::wait(const std::string& request_id, Duration timeout) {
+  auto kept = kept_aside_.find(request_id);
+  if (kept != kept_aside_.end()) {
+    Reply reply = std::move(kept->second.front());
+    kept->second.pop_front();
+    if (kept->second.empty()) kept_aside_.erase(kept);
+    return reply;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    const auto left = std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
+    auto reply = left.count() > 0 ? receive_from_socket(left) : std::nullopt;
+    if (!reply) throw TimeoutError("no answer from the broker within " + std::to_string(timeout.count()) + " ms");
+    if (reply->request_id == request_id) return std::move(*reply);
+    kept_aside_[reply->request_id].push_back(std::move(*reply));
+  }
+}
+
+pm::Response Client::call(Command command, const google::protobuf::Message* data) {
+  const auto id = send(command, data);
+  Reply reply = wait(id, timeout_);
+  while (reply.more) reply = wait(id, timeout_);  // a unary call has no `more`; skip any
+  if (reply.response.flag() != pm::EXECUTED_SUCCESSFULLY)
+    throw ResponseError(reply.response.flag(), response_text(reply.response));
+  return std::move(reply.response);
+}
+
+pm::Description Client::describe() {
+  pm::Description description;
+  const auto response = call(Command::describe, nullptr);
+  if (!response.data().UnpackTo(&description)) throw std::runtime_error("describe did not return a Description");
+  return description;
+}
+
+pm::ProcessInstanceList Client::call_for_list(Command command, const google::protobuf::Message* data) {
+  pm::ProcessInstanceList list;
+  const auto response = call(command, data);
+  if (!response.data().UnpackTo(&list))
+    throw std::runtime_error(std::string(wire::command_name(command)) + " did not return a ProcessInstanceList");
+  return list;
+}
+
+pm::ProcessInstanceList Client::boot(const pm::BootRequest& request) { return call_for_list(Command::boot, &request); }
+pm::ProcessInstanceList Client::ps(const pm::ProcessQuery& query) { return call_for_list(Command::ps, &query); }
+pm::ProcessInstanceList Client::kill(const pm::ProcessQuery& query) { return call_for_list(Command::kill, &query); }
+pm::ProcessInstanceList Client::restart(const pm::ProcessQuery& query) {
+  return call_for_list(Command::restart, &query);
+}
+pm::ProcessInstanceList Client::flush(const pm::ProcessQuery& query) { return call_for_list(Command::flush, &query); }
+pm::ProcessInstanceList Client::terminate() {
+  const pm::ProcessQuery everything;
+  return call_for_list(Command::terminate, &everything);
+}
+
+void Client::logs(const pm::LogRequest& request, const std::function<void(const pm::LogLine&)>& on_line) {
+  const auto id = send(Command::logs, &request);
+  while (true) {
+    Reply reply = wait(id, timeout_);
+    if (reply.response.flag() != pm::EXECUTED_SUCCESSFULLY)
+      throw ResponseError(reply.response.flag(), response_text(reply.response));
+    if (!reply.more) return;
+    pm::LogLine line;
+    if (!reply.response.data().UnpackTo(&line)) throw std::runtime_error("a logs reply did not hold a LogLine");
+    on_line(line);
+  }
+}
+
+Subscriber::Subscriber(const std::string& address, const std::vector<std::string>& prefixes)
+    : context_(1), socket_(context_, zmq::socket_type::sub) {
+  socket_.set(zmq::sockopt::linger, 0);
+  socket_.set(zmq::sockopt::rcvhwm, 0);
+  for (const auto& prefix : prefixes) socket_.set(zmq::sockopt::subscribe, prefix);
+  socket_.connect(address);
+}
+
+std::optional<Event> Subscriber::next(std::chrono::milliseconds timeout) {
+  zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+  if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
+  std::vector<zmq::message_t> frames;
+  if (!zmq::recv_multipart(socket_, std::back_inserter(frames)) || frames.size() != 3)
+    throw std::runtime_error("malformed event: expected [topic][payload][EventMeta]");
+  Event event{frames[0].to_string(), frames[1].to_string(), {}};
+  if (!event.meta.ParseFromArray(frames[2].data(), static_cast<int>(frames[2].size())))
+    throw std::runtime_error("malformed event: unreadable EventMeta");
+  return event;
+}
+
+}  // namespace drunc::client

@@ -1,0 +1,118 @@
+// Client: the drunc-pm/1 client library (docs/PROTOCOL.md), used by drunc-pm,
+// the tests and the benchmarks.
+//
+// One Client owns one DEALER socket; it is not thread-safe (one thread per
+// Client). Many requests may be in flight: send() returns at once with the
+// request id, and replies are matched by id, in whatever order they come.
+// The typed calls (ps, boot, ...) send one request and wait for its answer,
+// keeping aside any reply to other requests for a later wait().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+
+#include <google/protobuf/message.h>
+#include <zmq.hpp>
+
+#include "drunc_zmq/events.pb.h"
+#include "druncschema/process_manager.pb.h"
+#include "druncschema/request_response.pb.h"
+#include "wire/envelope.hpp"
+
+namespace drunc::client {
+
+// No reply within the timeout.
+class TimeoutError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The broker answered with an error flag; text is its PlainText reason.
+class ResponseError : public std::runtime_error {
+ public:
+  ResponseError(dunedaq::druncschema::ResponseFlag flag, std::string text);
+  dunedaq::druncschema::ResponseFlag flag() const { return flag_; }
+  const std::string& text() const { return text_; }
+
+ private:
+  dunedaq::druncschema::ResponseFlag flag_;
+  std::string text_;
+};
+
+struct Reply {
+  std::string request_id;
+  bool more = false;  // a `more` part of a stream; the stream ends with more == false
+  dunedaq::druncschema::Response response;
+};
+
+// The PlainText in a response's data, or empty.
+std::string response_text(const dunedaq::druncschema::Response& response);
+
+class Client {
+ public:
+  using Duration = std::chrono::milliseconds;
+
+  explicit Client(const std::string& address, Duration timeout = std::chrono::seconds(10));
+
+  // ---- Asynchronous: send now, collect replies later.
+  std::string send(wire::Command command, const google::protobuf::Message* data);
+  // The next reply to any request (kept-aside ones first), or nullopt after timeout.
+  std::optional<Reply> receive(Duration timeout);
+  // The next reply to request_id; throws TimeoutError.
+  Reply wait(const std::string& request_id, Duration timeout);
+
+  // ---- Synchronous: one request, its `done` answer; ResponseError on an error flag.
+  dunedaq::druncschema::Response call(wire::Command command, const google::protobuf::Message* data);
+  dunedaq::druncschema::Description describe();
+  dunedaq::druncschema::ProcessInstanceList boot(const dunedaq::druncschema::BootRequest& request);
+  dunedaq::druncschema::ProcessInstanceList ps(const dunedaq::druncschema::ProcessQuery& query = {});
+  dunedaq::druncschema::ProcessInstanceList kill(const dunedaq::druncschema::ProcessQuery& query);
+  dunedaq::druncschema::ProcessInstanceList restart(const dunedaq::druncschema::ProcessQuery& query);
+  dunedaq::druncschema::ProcessInstanceList flush(const dunedaq::druncschema::ProcessQuery& query = {});
+  dunedaq::druncschema::ProcessInstanceList terminate();
+  // Calls on_line for each streamed line, in order; returns when the stream ends.
+  void logs(const dunedaq::druncschema::LogRequest& request,
+            const std::function<void(const dunedaq::druncschema::LogLine&)>& on_line);
+
+  void set_token(dunedaq::druncschema::Token token) { token_ = std::move(token); }
+  Duration timeout() const { return timeout_; }
+
+ private:
+  dunedaq::druncschema::ProcessInstanceList call_for_list(wire::Command command,
+                                                          const google::protobuf::Message* data);
+  std::optional<Reply> receive_from_socket(Duration timeout);
+
+  zmq::context_t context_;
+  zmq::socket_t socket_;
+  Duration timeout_;
+  std::uint64_t next_request_ = 1;
+  dunedaq::druncschema::Token token_;
+  std::unordered_map<std::string, std::deque<Reply>> kept_aside_;  // replies not yet asked for, by id
+};
+
+// One message of the event feed.
+struct Event {
+  std::string topic;
+  std::string payload;  // LogLine, ProcessInstance or BroadcastMessage, by topic kind
+  drunc_zmq::EventMeta meta;
+};
+
+// Subscriber: a SUB socket on the event feed, filtered by topic prefixes
+// ("" for everything). Not thread-safe.
+class Subscriber {
+ public:
+  Subscriber(const std::string& address, const std::vector<std::string>& prefixes);
+  std::optional<Event> next(std::chrono::milliseconds timeout);
+
+ private:
+  zmq::context_t context_;
+  zmq::socket_t socket_;
+};
+
+}  // namespace drunc::client

@@ -1,0 +1,41 @@
+// LocalLauncher: the actor that runs launch scripts as processes on this host.
+//
+// Owns its thread, a DEALER socket connected to the broker's worker endpoint
+// (routing id given at construction), and every child process it started.
+// Threads talk to it only through that socket:
+//   in:  drunc_zmq.internal.WorkerCommand (Launch, Kill)
+//   out: drunc_zmq.internal.WorkerReport  (Started | StartFailed, OutputLines..., Exited),
+//        plus one report with an empty uuid when it is ready.
+// For each Launch it reports Started or StartFailed, then the output lines,
+// then Exited once the process has ended and its output is drained.
+//
+// Each child runs `bash -c SCRIPT` in a session (and process group) of its
+// own; its exit is noticed through a pidfd in the same epoll loop as its
+// output pipe and the command socket, so nothing is polled on a timer.
+#pragma once
+
+#include <string>
+#include <thread>
+
+#include <zmq.hpp>
+
+namespace drunc::workers {
+
+class LocalLauncher {
+ public:
+  // Starts the thread; it connects to worker_endpoint (bound by the broker).
+  LocalLauncher(zmq::context_t& context, std::string worker_endpoint, std::string routing_id);
+  // Stops the thread; children still running get SIGKILL on their process group.
+  ~LocalLauncher();
+
+  LocalLauncher(const LocalLauncher&) = delete;
+  LocalLauncher& operator=(const LocalLauncher&) = delete;
+
+ private:
+  void run(zmq::context_t& context, const std::string& worker_endpoint, const std::string& routing_id);
+
+  int stop_fd_ = -1;  // eventfd: written by the destructor to end the loop
+  std::thread thread_;
+};
+
+}  // namespace drunc::workers
