@@ -45,7 +45,10 @@ std::string build_launch_script(const dunedaq::druncschema::ProcessDescription& 
                                incarnation.host + " at " + incarnation.started_at + " ===";
     script += "drunc_log=" + shell_quote(log_path) + "\n";
     script += "printf '%s\\n' " + shell_quote(header) + " >>\"$drunc_log\"\n";
-    script += "exec > >(exec tee -a -- \"$drunc_log\") 2>&1\n";
+    // tee ignores the stop signals so that it outlives the process and keeps
+    // its last words (a graceful shutdown on SIGQUIT); it ends at end of
+    // output, or with the group's SIGKILL.
+    script += "exec > >(trap '' INT QUIT TERM HUP; exec tee -a -- \"$drunc_log\") 2>&1\n";
     script += "unset drunc_log\n";
   } else {
     script += "exec 2>&1\n";
