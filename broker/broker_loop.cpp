@@ -242,7 +242,11 @@ void BrokerLoop::boot(const Caller& caller, const pm::Request& request) {
     throw DruncError("process_restriction.allowed_hosts is empty: no host to boot " +
                      boot.process_description().metadata().name() + " on");
   // Refuse what no host could run before trying any.
-  workers::build_launch_script(boot.process_description(), {});
+  try {
+    workers::build_launch_script(boot.process_description(), {});
+  } catch (const workers::InvalidDescription& error) {
+    throw DruncError(error.what());
+  }
 
   const std::string uuid = new_uuid();
   PendingLaunch launch;
@@ -350,15 +354,14 @@ void BrokerLoop::try_next_host(const std::string& uuid) {
     return;
   }
 
-  std::string reasons;
-  for (const auto& failure : launch.failures) reasons += (reasons.empty() ? "" : "; ") + failure;
+  std::string reason = "could not start " + description.metadata().name() + " on any allowed host: ";
+  for (std::size_t i = 0; i < launch.failures.size(); ++i) reason += (i ? "; " : "") + launch.failures[i];
   const Caller caller = launch.caller;
   if (launch.restart) {
     if (auto* record = registry_.find(uuid)) record->restart_pending = false;
   }
-  launches_.erase(uuid);
-  reply_error(caller, pm::DRUNC_EXCEPTION_THROWN,
-              "could not start " + description.metadata().name() + " on any allowed host: " + reasons);
+  launches_.erase(uuid);  // `launch` and `description` dangle from here on
+  reply_error(caller, pm::DRUNC_EXCEPTION_THROWN, reason);
 }
 
 std::string BrokerLoop::worker_for_host(const std::string& host) const {

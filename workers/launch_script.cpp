@@ -62,7 +62,7 @@ std::string build_launch_script(const dunedaq::druncschema::ProcessDescription& 
 
   for (const auto& [name, value] : description.env()) {
     if (!is_shell_identifier(name))
-      throw InvalidDescription("env name \"" + name + "\" is not a valid environment variable name");
+      throw InvalidDescription(std::string("env name \"").append(name).append("\" is not a valid environment variable name"));
     require_no_nul(value, "env value of " + name);
     script += "export " + name + "=" + shell_quote(value) + "\n";
   }

@@ -23,7 +23,10 @@ std::string command_line(const pm::ProcessDescription& description) {
   for (const auto& command : description.executable_and_arguments()) {
     if (!line.empty()) line += " ; ";
     line += workers::shell_quote(command.exec());
-    for (const auto& argument : command.args()) line += " " + workers::shell_quote(argument);
+    for (const auto& argument : command.args()) {
+      line += ' ';
+      line += workers::shell_quote(argument);
+    }
   }
   return line;
 }

@@ -1,0 +1,87 @@
+// The PUB feed: state changes and log lines, with the topic grammar and the
+// sequence numbers of docs/PROTOCOL.md.
+#include <catch2/catch.hpp>
+
+#include "druncschema/broadcast.pb.h"
+#include "fixture.hpp"
+#include "wire/topic.hpp"
+
+using namespace test;
+
+TEST_CASE("a subscriber receives every transition of a process, with its generation") {
+  TestBroker broker;
+  auto client = broker.client();
+  Events events(broker, {"state/events-test/"});
+  const auto uuid = boot(client, boot_request("app", "sleep", {"300"}, "events-test"));
+  std::uint32_t generation = 0;
+  CHECK(events.wait_for_state(uuid, "booted", &generation).status_code() == pm::ProcessInstance::RUNNING);
+  CHECK(generation == 1);
+  client.restart(query_uuid(uuid));
+  CHECK(events.wait_for_state(uuid, "killed", &generation).return_code() == 131);
+  CHECK(generation == 1);
+  CHECK(events.wait_for_state(uuid, "restarted", &generation).status_code() == pm::ProcessInstance::RUNNING);
+  CHECK(generation == 2);
+  client.kill(query_uuid(uuid));
+  CHECK(events.wait_for_state(uuid, "killed", &generation).status_code() == pm::ProcessInstance::DEAD);
+  CHECK(generation == 2);
+  client.flush();
+  CHECK(events.wait_for_state(uuid, "flushed").uuid().uuid() == uuid);
+}
+
+TEST_CASE("log lines are published in order, on a topic of kind, session, name and uuid") {
+  TestBroker broker;
+  auto client = broker.client();
+  Events events(broker, {"log/feed/counter.v2/"});
+  const auto uuid = boot(client, boot_request("counter.v2", "seq", {"1", "500"}, "feed"));
+  const std::string topic = "log/feed/counter.v2/" + uuid;
+  std::uint64_t last_sequence = 0;
+  for (int expected = 1; expected <= 500; ++expected) {
+    const auto event = events.wait_for([](const drunc::client::Event&) { return true; });
+    CHECK(event.topic == topic);
+    pm::LogLine line;
+    REQUIRE(line.ParseFromString(event.payload));
+    REQUIRE(line.line() == std::to_string(expected));
+    CHECK(line.uuid().uuid() == uuid);
+    CHECK(event.meta.sequence() > last_sequence);
+    CHECK(event.meta.generation() == 1);
+    last_sequence = event.meta.sequence();
+  }
+}
+
+TEST_CASE("a subscriber filters by session and by name prefix") {
+  TestBroker broker;
+  auto client = broker.client();
+  Events events(broker, {"state/wanted/app/"});
+  const auto other_session = boot(client, boot_request("app", "true", {}, "other"));
+  const auto longer_name = boot(client, boot_request("app2", "true", {}, "wanted"));
+  const auto wanted = boot(client, boot_request("app", "true", {}, "wanted"));
+  const auto event = events.wait_for([](const drunc::client::Event&) { return true; });
+  CHECK(event.topic == "state/wanted/app/" + wanted);
+  (void)other_session;
+  (void)longer_name;
+}
+
+TEST_CASE("a process without a session and with a slash in its name has an unambiguous topic") {
+  TestBroker broker;
+  auto client = broker.client();
+  Events events(broker, {"state//a%2Fb/"});
+  const auto uuid = boot(client, boot_request("a/b", "true", {}, ""));
+  const auto event = events.wait_for([](const drunc::client::Event&) { return true; });
+  CHECK(event.topic == "state//a%2Fb/" + uuid);
+}
+
+TEST_CASE("every event carries the publisher id that describe announces, and sequences increase") {
+  TestBroker broker;
+  auto client = broker.client();
+  Events events(broker, {"state/", "log/"});
+  drunc_zmq::EventFeed feed;
+  REQUIRE(client.describe().broadcast().UnpackTo(&feed));
+  boot(client, boot_request("talker", "bash", {"-c", "echo one; echo two"}));
+  std::uint64_t last = 0;
+  for (int i = 0; i < 3; ++i) {  // booted, two lines (exited may come before or after)
+    const auto event = events.wait_for([](const drunc::client::Event&) { return true; });
+    CHECK(event.meta.publisher_id() == feed.publisher_id());
+    CHECK(event.meta.sequence() > last);
+    last = event.meta.sequence();
+  }
+}

@@ -1,0 +1,51 @@
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include "config.hpp"
+
+using namespace drunc::broker;
+
+TEST_CASE("the built-in configuration is config/broker.json and gives the documented defaults") {
+  const Config config = default_config();
+  CHECK(config.name == "drunc-zmq");
+  CHECK(config.session.empty());
+  CHECK(config.control_endpoint == "tcp://127.0.0.1:5555");
+  CHECK(config.events_endpoint == "tcp://127.0.0.1:5556");
+  CHECK(config.kill_timeout == std::chrono::milliseconds(500));
+  CHECK(config.log_ring_lines == 1000);
+  CHECK(config.max_message_bytes == 1048576);
+  CHECK(config.log_level == "info");
+}
+
+TEST_CASE("keys not given keep their defaults; this machine's hostname is always local") {
+  const Config config = parse_config(R"({"name": "pm-7", "kill_timeout_s": 2.25})", "test");
+  CHECK(config.name == "pm-7");
+  CHECK(config.kill_timeout == std::chrono::milliseconds(2250));
+  CHECK(config.control_endpoint == "tcp://127.0.0.1:5555");
+  char hostname[256] = {};
+  ::gethostname(hostname, sizeof hostname - 1);
+  CHECK(std::find(config.local_hosts.begin(), config.local_hosts.end(), hostname) != config.local_hosts.end());
+  CHECK(std::find(config.local_hosts.begin(), config.local_hosts.end(), "localhost") != config.local_hosts.end());
+}
+
+TEST_CASE("configuration errors name the setting") {
+  auto error_of = [](const std::string& json) {
+    try {
+      parse_config(json, "f.json");
+    } catch (const ConfigError& error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  };
+  CHECK_THAT(error_of(R"({"nmae": "x"})"), Catch::Contains("unknown setting \"nmae\""));
+  CHECK_THAT(error_of(R"({"kill_timeout_s": "fast"})"), Catch::Contains("kill_timeout_s") && Catch::Contains("number"));
+  CHECK_THAT(error_of(R"({"kill_timeout_s": -1})"), Catch::Contains("kill_timeout_s"));
+  CHECK_THAT(error_of(R"({"log_ring_lines": 0})"), Catch::Contains("log_ring_lines"));
+  CHECK_THAT(error_of(R"({"log_ring_lines": 1.5})"), Catch::Contains("whole number"));
+  CHECK_THAT(error_of(R"({"local_hosts": "localhost"})"), Catch::Contains("local_hosts"));
+  CHECK_THAT(error_of(R"({"log_level": "loud"})"), Catch::Contains("log_level"));
+  CHECK_THAT(error_of(R"({"name": ""})"), Catch::Contains("name"));
+  CHECK_THAT(error_of("[1, 2]"), Catch::Contains("object"));
+  CHECK_THAT(error_of("{not json"), Catch::Contains("f.json") && Catch::Contains("JSON"));
+}
