@@ -155,7 +155,12 @@ int main(int argc, char** argv) {
       break;
     }
   }
-  CLI11_PARSE(app, parsed_argc, argv);
+  try {
+    app.parse(parsed_argc, argv);
+  } catch (const CLI::ParseError& error) {
+    const int status = app.exit(error);  // prints help or the error
+    return status == 0 ? 0 : 2;
+  }
 
   try {
     drunc::client::Client client(options.broker,
@@ -231,7 +236,8 @@ int main(int argc, char** argv) {
       });
     }
   } catch (const CLI::Error& error) {
-    return app.exit(error);
+    app.exit(error);
+    return 2;
   } catch (const drunc::cli::SessionFileError& error) {
     std::cerr << "drunc-pm: " << error.what() << "\n";
     return 2;

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# drunc-pm as an operator uses it: against a real drunc-broker, checking the
+# tables, the JSON, the exit statuses and the one-line errors.
+# Usage: test_cli.sh BUILD_DIR
+set -uo pipefail
+build=$(cd "$1" && pwd)
+source_dir=$(cd "$(dirname "$0")/../.." && pwd)
+pm_bin=$build/client/drunc-pm
+broker_bin=$build/broker/drunc-broker
+python=/usr/bin/python3
+work=$(mktemp -d)
+passed=0
+failed=0
+
+cleanup() {
+  [ -n "${broker_pid:-}" ] && kill "$broker_pid" 2>/dev/null && wait "$broker_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+check() {  # check NAME COMMAND...: the command must succeed
+  local name=$1
+  shift
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAILED: $name"
+  fi
+}
+
+cat >"$work/broker.json" <<JSON
+{"name": "cli-pm", "session": "cli-test", "control_endpoint": "tcp://127.0.0.1:*",
+ "events_endpoint": "tcp://127.0.0.1:*", "kill_timeout_s": 0.3}
+JSON
+
+# Start the broker and wait for its "serving on" line: an event, not a delay.
+exec {broker_out}< <(exec "$broker_bin" --config "$work/broker.json" 2>&1)
+broker_pid=$!
+endpoint=""
+while IFS= read -r -t 30 -u "$broker_out" line; do
+  if [[ $line =~ serving\ on\ (tcp://[0-9.]+:[0-9]+) ]]; then
+    endpoint=${BASH_REMATCH[1]}
+    break
+  fi
+done
+[ -n "$endpoint" ] || { echo "FAILED: the broker did not start"; exit 1; }
+cat <&"$broker_out" >/dev/null &  # keep draining its log so it never blocks
+
+pm() { "$pm_bin" --broker "$endpoint" "$@"; }
+
+# describe
+out=$(pm describe)
+check "describe names the broker" grep -q "^name: cli-pm" <<<"$out"
+check "describe shows the event feed" grep -q "^events: tcp://127.0.0.1:" <<<"$out"
+check "describe lists logs" grep -q "^logs .*dunedaq.druncschema.LogRequest" <<<"$out"
+
+# boot from flags: the command after -- is passed verbatim, options included
+out=$(pm boot -n echoer -s cli-test -e 'GREETING=hello $(id)' -- bash -c 'echo "$GREETING|$0|$1"; sleep 300' '-n' 'a b; rm -rf /')
+check "boot prints the table header" grep -q "^session  *friendly name  *user  *host  *uuid  *alive  *exit-code" <<<"$out"
+check "boot prints the process alive" grep -Eq "^cli-test +echoer +[^ ]+ +localhost +[0-9a-f-]{36} +True" <<<"$out"
+
+# boot a session file: pipelined, all answered, a table of all of them
+cat >"$work/session.json" <<JSON
+{"session": "filed", "logs_directory": "$work",
+ "processes": [
+   {"name": "one", "commands": [["sleep", "300"]]},
+   {"name": "two", "commands": [["sleep", "300"]]},
+   {"name": "three", "commands": [["bash", "-c", "echo three; exit 5"]]}
+ ]}
+JSON
+out=$(pm boot --file "$work/session.json")
+check "boot --file boots every process" test "$(grep -c '^filed ' <<<"$out")" -eq 3
+
+# ps, with queries and the long format
+out=$(pm ps)
+check "ps lists everything" test "$(grep -Ec '^(cli-test|filed) ' <<<"$out")" -eq 4
+out=$(pm ps -s filed -n '^t')
+check "ps filters by session OR name" test "$(grep -Ec '^(filed) ' <<<"$out")" -eq 3
+out=$(pm ps --long-format -n echoer)
+check "ps --long-format shows the command, quoted" grep -qF "'a b; rm -rf /'" <<<"$out"
+
+# logs: the hostile arguments arrived as they were
+out=$(pm logs -n echoer)
+check "logs shows the verbatim argv and env" grep -qxF 'hello $(id)|-n|a b; rm -rf /' <<<"$out"
+out=$(pm logs -n '^one$' --how-far 5)
+check "logs of a silent process is empty" test -z "$out"
+
+# JSON output parses and has the schema's field names
+out=$(pm ps --json -n echoer)
+check "ps --json is JSON with the process" "$python" -c '
+import json, sys
+doc = json.loads(sys.argv[1])
+assert doc["values"][0]["process_description"]["metadata"]["name"] == "echoer"
+assert doc["values"][0]["status_code"] == "RUNNING"' "$out"
+
+# kill, then flush
+out=$(pm kill -n '^one$')
+check "kill shows the process dead, exit 131" grep -Eq "^filed +one .* False +131" <<<"$out"
+out=$(pm flush -n '^(one|two)$')
+check "flush removes only the dead one" test "$(grep -c '^filed ' <<<"$out")" -eq 1
+
+# errors: one line on stderr, non-zero status
+err=$(pm restart -n 'no-such-process' 2>&1 >/dev/null)
+status=$?
+check "restart with no match exits 1" test "$status" -eq 1
+check "the error is one line naming the flag and reason" \
+  grep -qx "drunc-pm: restart failed: DRUNC_EXCEPTION_THROWN: restart needs a query matching exactly one process; it matches 0" <<<"$err"
+err=$("$pm_bin" --broker tcp://127.0.0.1:1 --timeout 0.5 ps 2>&1 >/dev/null)
+status=$?
+check "no broker: exit 3" test "$status" -eq 3
+check "no broker: one line saying so" test "$(wc -l <<<"$err")" -eq 1
+"$pm_bin" boot >/dev/null 2>&1
+check "boot without a command is a usage error (2)" test $? -eq 2
+"$pm_bin" frobnicate >/dev/null 2>&1
+check "an unknown subcommand is a usage error (2)" test $? -eq 2
+echo '{"processes": [{"name": "x"}]}' >"$work/bad.json"
+err=$(pm boot --file "$work/bad.json" 2>&1 >/dev/null)
+check "a bad session file names the problem" grep -q 'processes\[0\]: "commands"' <<<"$err"
+
+# the demo session file from config/ boots as documented
+out=$(pm boot --file "$source_dir/config/demo-session.json")
+check "the demo session boots its four processes" test "$(grep -c '^demo ' <<<"$out")" -eq 4
+
+# terminate kills everything
+out=$(pm terminate)
+check "terminate leaves nothing alive" test "$(grep -c ' True ' <<<"$out")" -eq 0
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
