@@ -1,0 +1,523 @@
+#!/usr/bin/python3
+"""Second-language client of drunc-zmq: the real drunc-broker, driven over a
+plain ZeroMQ DEALER with the Python classes protoc generates from proto/.
+
+Usage: /usr/bin/python3 tests/interop/test_interop.py BUILD_DIR [unittest options]
+
+Only the standard library, pyzmq and google.protobuf are used. Every receive
+has a deadline, so that a broken broker fails the test instead of hanging it.
+"""
+
+import getpass
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import uuid as uuidlib
+
+if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+    sys.exit("usage: %s BUILD_DIR [unittest options]" % sys.argv[0])
+BUILD_DIR = os.path.abspath(sys.argv[1])
+del sys.argv[1]
+sys.path.insert(0, os.path.join(BUILD_DIR, "python"))
+
+import zmq  # noqa: E402
+from google.protobuf import any_pb2  # noqa: E402
+
+from druncschema import generic_pb2, process_manager_pb2, request_response_pb2  # noqa: E402
+from drunc_zmq import events_pb2  # noqa: E402
+
+BROKER = os.path.join(BUILD_DIR, "broker", "drunc-broker")
+SIGNATURE = b"drunc-pm/1"
+TYPE_PREFIX = "type.googleapis.com/"
+SCHEMA = "dunedaq.druncschema."
+RECEIVE_TIMEOUT = 10.0   # seconds: every single receive
+START_TIMEOUT = 10.0     # seconds: broker start until its "serving on" line
+READY_LINE = re.compile(r"serving on (tcp://\S+), events on (tcp://\S+)")
+
+EXECUTED_SUCCESSFULLY = request_response_pb2.EXECUTED_SUCCESSFULLY
+NOT_EXECUTED_BAD_REQUEST_FORMAT = request_response_pb2.NOT_EXECUTED_BAD_REQUEST_FORMAT
+RUNNING = process_manager_pb2.ProcessInstance.RUNNING
+DEAD = process_manager_pb2.ProcessInstance.DEAD
+
+
+# ---- The broker program ----------------------------------------------------------
+
+
+class BrokerProcess:
+    """A drunc-broker started with a temporary JSON config on ephemeral ports."""
+
+    def __init__(self, settings=None):
+        self.directory = tempfile.mkdtemp(prefix="drunc-interop-")
+        config = {"control_endpoint": "tcp://127.0.0.1:*", "events_endpoint": "tcp://127.0.0.1:*"}
+        config.update(settings or {})
+        self.config_path = os.path.join(self.directory, "broker.json")
+        with open(self.config_path, "w") as file:
+            json.dump(config, file)
+        self.stdout_lines = []
+        self.stderr_chunks = []
+        self.threads = []
+        self.process = subprocess.Popen([BROKER, "-c", self.config_path], stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._drain(self.process.stderr, self.stderr_chunks.append)
+        self.control, self.events = self._wait_ready()
+        self._drain(self.process.stdout, self.stdout_lines.append, self._pending)
+
+    def _wait_ready(self):
+        """Reads stdout line by line, with select and a deadline, until the ready line."""
+        fd = self.process.stdout.fileno()
+        deadline = time.monotonic() + START_TIMEOUT
+        buffer = b""
+        while True:
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                text = line.decode("utf-8", "replace")
+                self.stdout_lines.append(text)
+                match = READY_LINE.search(text)
+                if match:
+                    self._pending = buffer
+                    return match.group(1), match.group(2)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("drunc-broker printed no 'serving on' line within %.0f s; stdout so far:\n%s"
+                                     % (START_TIMEOUT, "\n".join(self.stdout_lines)))
+            readable, _, _ = select.select([fd], [], [], left)
+            if not readable:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                self.process.wait(timeout=RECEIVE_TIMEOUT)
+                raise AssertionError("drunc-broker exited (status %s) before serving; stdout:\n%s\nstderr:\n%s"
+                                     % (self.process.returncode, "\n".join(self.stdout_lines), self.stderr_text()))
+            buffer += chunk
+
+    def _drain(self, stream, sink, first=b""):
+        """Keeps reading a pipe in the background, so that the broker never blocks on a full pipe."""
+        def run():
+            if first:
+                sink(first.decode("utf-8", "replace"))
+            for chunk in iter(lambda: stream.read1(65536), b""):
+                sink(chunk.decode("utf-8", "replace"))
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def stderr_text(self):
+        return "".join(self.stderr_chunks)
+
+    def stop(self):
+        """SIGTERM, then SIGKILL if it does not exit; always safe to call again."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        for thread in self.threads:
+            thread.join(timeout=5)
+        for stream in (self.process.stdout, self.process.stderr):
+            stream.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+# ---- A plain DEALER client --------------------------------------------------------
+
+
+def pack(message):
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def make_request(data=None, user="interop"):
+    request = request_response_pb2.Request()
+    request.token.token = "interop-token"
+    request.token.user_name = user
+    if data is not None:
+        request.data.CopyFrom(pack(data))
+    return request
+
+
+def unpack(any_message, message_class):
+    message = message_class()
+    if not any_message.Unpack(message):
+        raise AssertionError("Any holds %s, not %s" % (any_message.type_url, message_class.DESCRIPTOR.full_name))
+    return message
+
+
+class Client:
+    def __init__(self, context, endpoint):
+        self.socket = context.socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.connect(endpoint)
+        self.poller = zmq.Poller()
+        self.poller.register(self.socket, zmq.POLLIN)
+        self.next_id = 0
+        self.early = []  # replies received while waiting for another request id
+
+    def close(self):
+        self.socket.close(linger=0)
+
+    def send(self, command, request, request_id=None):
+        if request_id is None:
+            self.next_id += 1
+            request_id = b"py-%d" % self.next_id
+        body = request.SerializeToString() if not isinstance(request, bytes) else request
+        self.socket.send_multipart([SIGNATURE, request_id, command.encode(), body])
+        return request_id
+
+    def receive(self, timeout=RECEIVE_TIMEOUT):
+        """One reply: (request id, more, Response)."""
+        if not self.poller.poll(timeout * 1000):
+            raise AssertionError("no reply within %.0f s" % timeout)
+        frames = self.socket.recv_multipart()
+        if len(frames) != 4 or frames[0] != SIGNATURE or frames[2] not in (b"more", b"done"):
+            raise AssertionError("not a drunc-pm/1 reply: %r" % frames)
+        response = request_response_pb2.Response()
+        response.ParseFromString(frames[3])
+        return frames[1], frames[2] == b"more", response
+
+    def collect(self, request_id, timeout=RECEIVE_TIMEOUT):
+        """Every Response of one request, up to and including its "done"."""
+        responses = []
+        pending = [reply for reply in self.early if reply[0] == request_id]
+        self.early = [reply for reply in self.early if reply[0] != request_id]
+        while True:
+            if pending:
+                reply_id, more, response = pending.pop(0)
+            else:
+                reply_id, more, response = self.receive(timeout)
+                if reply_id != request_id:
+                    self.early.append((reply_id, more, response))
+                    continue
+            responses.append(response)
+            if not more:
+                return responses
+
+    def call(self, command, data=None, timeout=RECEIVE_TIMEOUT):
+        """Sends one request; returns its terminal Response (the "done" one)."""
+        return self.collect(self.send(command, make_request(data)), timeout)[-1]
+
+
+class Subscriber:
+    def __init__(self, context, endpoint, *prefixes):
+        self.socket = context.socket(zmq.SUB)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        for prefix in prefixes:
+            self.socket.setsockopt(zmq.SUBSCRIBE, prefix.encode())
+        self.socket.connect(endpoint)
+        self.poller = zmq.Poller()
+        self.poller.register(self.socket, zmq.POLLIN)
+        self.seen = []
+
+    def close(self):
+        self.socket.close(linger=0)
+
+    def next_event(self, deadline):
+        """(topic, payload bytes, EventMeta), or None at the deadline."""
+        left = deadline - time.monotonic()
+        if left <= 0 or not self.poller.poll(left * 1000):
+            return None
+        frames = self.socket.recv_multipart()
+        if len(frames) != 3:
+            raise AssertionError("an event has %d frames, expected [topic][payload][EventMeta]: %r"
+                                 % (len(frames), frames))
+        meta = events_pb2.EventMeta()
+        meta.ParseFromString(frames[2])
+        event = (frames[0].decode(), frames[1], meta)
+        self.seen.append(event)
+        return event
+
+    def wait_for(self, predicate, timeout=RECEIVE_TIMEOUT, what="event"):
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.next_event(deadline)
+            if event is None:
+                raise AssertionError("no %s within %.0f s; seen: %s"
+                                     % (what, timeout, [(t, m.transition) for t, _, m in self.seen]))
+            if predicate(*event):
+                return event
+
+
+def boot_request(name, session, argv, hosts=("localhost",)):
+    boot = process_manager_pb2.BootRequest()
+    metadata = boot.process_description.metadata
+    metadata.name = name
+    metadata.session = session
+    metadata.user = getpass.getuser()
+    command = boot.process_description.executable_and_arguments.add()
+    command.exec = argv[0]
+    command.args.extend(argv[1:])
+    boot.process_restriction.allowed_hosts.extend(hosts)
+    return boot
+
+
+def uuid_query(*uuids):
+    query = process_manager_pb2.ProcessQuery()
+    for value in uuids:
+        query.uuids.add().uuid = value
+    return query
+
+
+def state_uuid(topic):
+    return topic.split("/")[3] if topic.startswith("state/") and topic.count("/") == 3 else None
+
+
+# ---- Tests ---------------------------------------------------------------------------
+
+
+class InteropTest(unittest.TestCase):
+    # kill_timeout_s: room for slow-to-die to end by itself after SIGQUIT.
+    BROKER_SETTINGS = {"name": "py-interop", "session": "interop-session", "kill_timeout_s": 5}
+
+    def setUp(self):
+        self.broker = BrokerProcess(self.BROKER_SETTINGS)
+        self.addCleanup(self.broker.stop)
+        self.context = zmq.Context()
+        self.addCleanup(self.context.term)  # runs after the sockets' cleanups below (LIFO)
+        self.client = Client(self.context, self.broker.control)
+        self.addCleanup(self.client.close)
+        self.session = "py-" + uuidlib.uuid4().hex[:8]
+
+    # -- helpers --
+
+    def assertType(self, any_message, message_name):
+        self.assertEqual(any_message.type_url, TYPE_PREFIX + SCHEMA + message_name)
+
+    def assertSuccess(self, response, data_type):
+        detail = ""
+        if response.HasField("data") and response.data.Is(generic_pb2.PlainText.DESCRIPTOR):
+            detail = unpack(response.data, generic_pb2.PlainText).text
+        self.assertEqual(response.flag, EXECUTED_SUCCESSFULLY, detail)
+        self.assertEqual(response.name, self.BROKER_SETTINGS["name"])
+        self.assertTrue(response.HasField("data"))
+        self.assertType(response.data, data_type)
+
+    def instances(self, response):
+        self.assertSuccess(response, "ProcessInstanceList")
+        return list(unpack(response.data, process_manager_pb2.ProcessInstanceList).values)
+
+    def describe(self):
+        response = self.client.call("describe")
+        self.assertSuccess(response, "Description")
+        return unpack(response.data, request_response_pb2.Description)
+
+    def subscribe_live(self, events_address, *prefixes):
+        """A SUB socket whose subscription is known to be live: throwaway processes
+        (`true`) are booted until one of their state events arrives on it."""
+        subscriber = Subscriber(self.context, events_address, *prefixes)
+        self.addCleanup(subscriber.close)
+        deadline = time.monotonic() + 30
+        warm_uuids = set()
+        for attempt in range(30):
+            boot = boot_request("warm-up-%d" % attempt, self.session, ["true"])
+            instances = self.instances(self.client.call("boot", boot))
+            self.assertEqual(len(instances), 1)
+            warm_uuids.add(instances[0].uuid.uuid)
+            attempt_deadline = min(deadline, time.monotonic() + 1.0)
+            while True:
+                event = subscriber.next_event(attempt_deadline)
+                if event is None:
+                    break
+                if state_uuid(event[0]) in warm_uuids:
+                    subscriber.seen.clear()
+                    return subscriber
+            if time.monotonic() >= deadline:
+                break
+        self.fail("the SUB socket on %s never received an event of %d warm-up processes"
+                  % (events_address, len(warm_uuids)))
+
+    # -- tests --
+
+    def test_describe(self):
+        description = self.describe()
+        self.assertEqual(description.type, "process_manager")
+        self.assertEqual(description.name, "py-interop")
+        self.assertEqual(description.session, "interop-session")
+        commands = {command.name: command for command in description.commands}
+        self.assertEqual(set(commands), {"describe", "boot", "terminate", "restart", "kill", "flush", "ps", "logs"})
+        self.assertEqual(list(commands["boot"].data_type), [SCHEMA + "BootRequest"])
+        self.assertEqual(list(commands["kill"].data_type), [SCHEMA + "ProcessQuery"])
+        self.assertEqual(list(commands["logs"].data_type), [SCHEMA + "LogRequest"])
+        self.assertEqual(list(commands["describe"].data_type), [])
+        self.assertEqual(commands["ps"].return_type, SCHEMA + "ProcessInstanceList")
+        self.assertTrue(description.HasField("broadcast"))
+        self.assertEqual(description.broadcast.type_url, TYPE_PREFIX + "drunc_zmq.EventFeed")
+        feed = unpack(description.broadcast, events_pb2.EventFeed)
+        self.assertEqual(feed.address, self.broker.events)
+        self.assertEqual(feed.protocol, "drunc-pm-events/1")
+        self.assertNotEqual(feed.publisher_id, 0)
+
+    def test_response_echoes_token(self):
+        request_id = self.client.send("describe", make_request(user="someone-else"))
+        (response,) = self.client.collect(request_id)
+        self.assertEqual(response.token.token, "interop-token")
+        self.assertEqual(response.token.user_name, "someone-else")
+
+    def test_boot_ps_kill_flush_with_state_events(self):
+        feed = unpack(self.describe().broadcast, events_pb2.EventFeed)
+        subscriber = self.subscribe_live(feed.address, "state/")
+        name = "sleeper-" + uuidlib.uuid4().hex[:8]
+
+        # boot
+        response = self.client.call("boot", boot_request(name, self.session, ["sleep", "30"]))
+        booted = self.instances(response)
+        self.assertEqual(len(booted), 1)
+        instance = booted[0]
+        self.assertEqual(instance.status_code, RUNNING)
+        uuid = instance.uuid.uuid
+        self.assertRegex(uuid, r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+        metadata = instance.process_description.metadata
+        self.assertEqual(metadata.hostname, "localhost")
+        self.assertEqual(metadata.uuid.uuid, uuid)
+        self.assertEqual(metadata.name, name)
+        self.assertEqual(metadata.session, self.session)
+        self.assertEqual(list(instance.process_restriction.allowed_hosts), ["localhost"])
+        self.addCleanup(self._kill_quietly, uuid)
+
+        topic = "state/%s/%s/%s" % (self.session, name, uuid)
+        event_topic, payload, meta = subscriber.wait_for(
+            lambda t, p, m: t == topic and m.transition == "booted", what="booted event of " + name)
+        self.assertEqual(meta.publisher_id, feed.publisher_id)
+        self.assertEqual(meta.generation, 1)
+        self.assertGreater(meta.sequence, 0)
+        self.assertGreater(meta.time_unix_ns, 0)
+        event_instance = process_manager_pb2.ProcessInstance.FromString(payload)
+        self.assertEqual(event_instance.uuid.uuid, uuid)
+        self.assertEqual(event_instance.status_code, RUNNING)
+        booted_sequence = meta.sequence
+
+        # ps
+        listed = self.instances(self.client.call("ps", uuid_query(uuid)))
+        self.assertEqual([(i.uuid.uuid, i.status_code) for i in listed], [(uuid, RUNNING)])
+        by_name = process_manager_pb2.ProcessQuery()
+        by_name.names.append("^" + name + "$")
+        self.assertEqual([i.uuid.uuid for i in self.instances(self.client.call("ps", by_name))], [uuid])
+
+        # kill
+        killed = self.instances(self.client.call("kill", uuid_query(uuid)))
+        self.assertEqual(len(killed), 1)
+        self.assertEqual(killed[0].uuid.uuid, uuid)
+        self.assertEqual(killed[0].status_code, DEAD)
+        self.assertIn(killed[0].return_code, (131, 137))
+
+        _, payload, meta = subscriber.wait_for(
+            lambda t, p, m: t == topic and m.transition == "killed", what="killed event of " + name)
+        self.assertGreater(meta.sequence, booted_sequence)
+        self.assertEqual(meta.publisher_id, feed.publisher_id)
+        event_instance = process_manager_pb2.ProcessInstance.FromString(payload)
+        self.assertEqual(event_instance.status_code, DEAD)
+        self.assertEqual(event_instance.return_code, killed[0].return_code)
+
+        listed = self.instances(self.client.call("ps", uuid_query(uuid)))
+        self.assertEqual([(i.uuid.uuid, i.status_code) for i in listed], [(uuid, DEAD)])
+
+        # flush
+        flushed = self.instances(self.client.call("flush", uuid_query(uuid)))
+        self.assertEqual([i.uuid.uuid for i in flushed], [uuid])
+        subscriber.wait_for(lambda t, p, m: t == topic and m.transition == "flushed", what="flushed event")
+        self.assertEqual(self.instances(self.client.call("ps", uuid_query(uuid))), [])
+
+    def test_two_requests_in_flight_are_matched_by_request_id(self):
+        # A process that takes about a second to die on SIGQUIT, so that the kill
+        # is answered after a ps sent later on the same socket. It says "ready"
+        # once its trap is set: a SIGQUIT before that would kill it at once.
+        feed = unpack(self.describe().broadcast, events_pb2.EventFeed)
+        subscriber = self.subscribe_live(feed.address, "state/", "log/")
+        script = "trap 'sleep 1; exit 3' QUIT; echo ready; while true; do sleep 0.1; done"
+        booted = self.instances(self.client.call(
+            "boot", boot_request("slow-to-die", self.session, ["bash", "-c", script])))
+        uuid = booted[0].uuid.uuid
+        self.addCleanup(self._kill_quietly, uuid)
+        subscriber.wait_for(lambda t, p, m: t == "log/%s/slow-to-die/%s" % (self.session, uuid)
+                            and process_manager_pb2.LogLine.FromString(p).line == "ready",
+                            what="the ready line of slow-to-die")
+
+        kill_id = self.client.send("kill", make_request(uuid_query(uuid)), request_id=b"\x00kill\xff")
+        ps_id = self.client.send("ps", make_request(uuid_query(uuid)), request_id=b"p" * 255)
+        describe_id = self.client.send("describe", make_request(), request_id=b"\x01")
+        order = []
+        replies = {}
+        while len(order) < 3:
+            reply_id, more, response = self.client.receive()
+            self.assertFalse(more)
+            self.assertIn(reply_id, (kill_id, ps_id, describe_id))
+            self.assertNotIn(reply_id, replies)
+            order.append(reply_id)
+            replies[reply_id] = response
+
+        listed = self.instances(replies[ps_id])
+        self.assertEqual([(i.uuid.uuid, i.status_code) for i in listed], [(uuid, RUNNING)])
+        killed = self.instances(replies[kill_id])
+        self.assertEqual([(i.uuid.uuid, i.status_code, i.return_code) for i in killed], [(uuid, DEAD, 3)])
+        self.assertSuccess(replies[describe_id], "Description")
+        # The kill waited for the process; the later requests did not wait for it.
+        self.assertEqual(order[-1], kill_id, "replies arrived in order %r" % order)
+
+    def test_wrong_any_type_is_bad_request_format(self):
+        wrong = process_manager_pb2.LogRequest()
+        wrong.how_far = 3
+        response = self.client.call("kill", wrong)
+        self.assertEqual(response.flag, NOT_EXECUTED_BAD_REQUEST_FORMAT)
+        self.assertEqual(response.flag, 8)
+        self.assertType(response.data, "PlainText")
+        text = unpack(response.data, generic_pb2.PlainText).text
+        self.assertIn("dunedaq.druncschema.ProcessQuery", text)
+        self.assertIn("dunedaq.druncschema.LogRequest", text)
+
+    def test_missing_data_and_garbage_body(self):
+        response = self.client.call("ps")  # ps needs a ProcessQuery
+        self.assertEqual(response.flag, NOT_EXECUTED_BAD_REQUEST_FORMAT)
+        self.assertIn("dunedaq.druncschema.ProcessQuery", unpack(response.data, generic_pb2.PlainText).text)
+        (response,) = self.client.collect(self.client.send("ps", b"\xff\xff\xff\xff"))
+        self.assertEqual(response.flag, NOT_EXECUTED_BAD_REQUEST_FORMAT)
+        self.assertType(response.data, "PlainText")
+
+    def test_unknown_command_is_not_implemented(self):
+        response = self.client.call("reboot-universe", process_manager_pb2.ProcessQuery())
+        self.assertEqual(response.flag, request_response_pb2.NOT_EXECUTED_NOT_IMPLEMENTED)
+        self.assertIn("reboot-universe", unpack(response.data, generic_pb2.PlainText).text)
+
+    def test_logs_stream_more_then_done(self):
+        feed = unpack(self.describe().broadcast, events_pb2.EventFeed)
+        subscriber = self.subscribe_live(feed.address, "state/", "log/")
+        booted = self.instances(self.client.call(
+            "boot", boot_request("talker", self.session, ["bash", "-c", "echo one; echo two; echo three"])))
+        uuid = booted[0].uuid.uuid
+        _, payload, _ = subscriber.wait_for(
+            lambda t, p, m: state_uuid(t) == uuid and m.transition == "exited", what="exited event of talker")
+        self.assertEqual(process_manager_pb2.ProcessInstance.FromString(payload).return_code, 0)
+        live_lines = [process_manager_pb2.LogLine.FromString(p).line for t, p, m in subscriber.seen
+                      if t == "log/%s/talker/%s" % (self.session, uuid)]
+        self.assertEqual(live_lines, ["one", "two", "three"])
+        log_request = process_manager_pb2.LogRequest()
+        log_request.query.uuids.add().uuid = uuid
+        log_request.how_far = 2
+        responses = self.client.collect(self.client.send("logs", make_request(log_request)))
+        *lines, done = responses
+        for response in lines:
+            self.assertSuccess(response, "LogLine")
+        self.assertEqual([unpack(r.data, process_manager_pb2.LogLine).line for r in lines], ["two", "three"])
+        self.assertEqual([unpack(r.data, process_manager_pb2.LogLine).uuid.uuid for r in lines], [uuid, uuid])
+        self.assertEqual(done.flag, EXECUTED_SUCCESSFULLY)
+        self.assertFalse(done.HasField("data"))
+
+    def _kill_quietly(self, uuid):
+        if self.broker.process.poll() is None:
+            try:
+                self.client.call("kill", uuid_query(uuid))
+            except AssertionError:
+                pass
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
