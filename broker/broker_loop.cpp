@@ -3,7 +3,9 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <random>
+#include <sys/random.h>
+
+#include <system_error>
 
 #include <spdlog/spdlog.h>
 #include <zmq_addon.hpp>
@@ -25,9 +27,12 @@ namespace {
 // Messages taken from one socket before looking at the others again.
 constexpr int kBatch = 256;
 
+// A version-4 UUID from the kernel's random source.
 std::string new_uuid() {
-  static thread_local std::mt19937_64 random{std::random_device{}()};
-  const std::uint64_t high = random(), low = random();
+  std::uint64_t words[2];
+  if (::getrandom(words, sizeof words, 0) != static_cast<ssize_t>(sizeof words))
+    throw std::system_error(errno, std::generic_category(), "getrandom");
+  const std::uint64_t high = words[0], low = words[1];
   char text[37];
   std::snprintf(text, sizeof text, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(high >> 32),
                 static_cast<unsigned>((high >> 16) & 0xffff), static_cast<unsigned>(high & 0x0fff),
@@ -107,6 +112,8 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, Config config)
       registry_(config_.log_ring_lines) {
   // A reply that cannot be delivered is reported by send() instead of vanishing.
   clients_.set(zmq::sockopt::router_mandatory, 1);
+  // A client that reconnects with the same routing id gets the replies still owed to it.
+  clients_.set(zmq::sockopt::router_handover, 1);
   clients_.set(zmq::sockopt::maxmsgsize, config_.max_message_bytes);
   clients_.set(zmq::sockopt::sndhwm, 100000);
   clients_.set(zmq::sockopt::linger, 0);
@@ -176,17 +183,14 @@ void BrokerLoop::handle_request(std::vector<zmq::message_t>& frames) {
   auto& envelope = std::get<wire::RequestEnvelope>(decoded);
   Caller caller{std::move(envelope.from), {}, envelope.command};
   pm::Request request;
-  if (!request.ParseFromString(envelope.body)) {
-    reply_error(caller, pm::NOT_EXECUTED_BAD_REQUEST_FORMAT,
-                "the last frame is not a serialized dunedaq.druncschema.Request");
-    return;
-  }
-  caller.token = request.token();
+  const bool parsed = request.ParseFromString(envelope.body);
+  if (parsed) caller.token = request.token();
   try {
     const auto command = wire::parse_command(envelope.command);
     if (!command)
       throw NotImplemented("unknown command \"" + envelope.command +
                            "\": expected describe, boot, terminate, restart, kill, flush, ps or logs");
+    if (!parsed) throw BadRequestFormat("the last frame is not a serialized dunedaq.druncschema.Request");
     dispatch(caller, *command, request);
   } catch (const std::exception& error) {
     const auto flag = flag_for(error);
@@ -202,9 +206,11 @@ void BrokerLoop::dispatch(const Caller& caller, Command command, const pm::Reque
     case Command::boot: return boot(caller, request);
     case Command::terminate:
       unpack<pm::ProcessQuery>(request, /*optional=*/true);  // ignored, but must be well-formed
-      return kill(caller, registry_.all());
-    case Command::kill:
-      return kill(caller, registry_.match(CompiledQuery(unpack<pm::ProcessQuery>(request)), false));
+      return kill(caller, nullptr);
+    case Command::kill: {
+      const CompiledQuery query(unpack<pm::ProcessQuery>(request));
+      return kill(caller, &query);
+    }
     case Command::restart: return restart(caller, request);
     case Command::flush: return flush(caller, request);
     case Command::ps: return ps(caller, request);
@@ -256,18 +262,46 @@ void BrokerLoop::boot(const Caller& caller, const pm::Request& request) {
   try_next_host(uuid);
 }
 
-void BrokerLoop::kill(const Caller& caller, const std::vector<ProcessRecord*>& targets) {
-  PendingKill pending{caller, {}, {}};
+void BrokerLoop::kill(const Caller& caller, const CompiledQuery* query) {
+  if (query && query->empty()) {  // kill with an empty query matches nothing
+    reply_instances(caller, {});
+    return;
+  }
+  auto selected = [&](const std::string& uuid, const pm::ProcessMetadata& metadata) {
+    return !query || query->matches(uuid, metadata);
+  };
+  PendingKill pending{caller, {}, {}, {}};
   std::vector<ProcessRecord*> to_signal;
-  for (auto* record : targets) {
+  for (auto* record : registry_.all()) {
+    if (!selected(record->uuid, record->metadata())) continue;
     pending.uuids.push_back(record->uuid);
-    if (!is_alive(record->state)) continue;
+    // Between two incarnations of a restart: the next one is killed as soon as it starts.
+    if (auto launch = launches_.find(record->uuid); launch != launches_.end()) {
+      launch->second.kill_on_start = true;
+      pending.waiting.insert(record->uuid);
+      continue;
+    }
+    if (auto restart = restarts_waiting_for_exit_.find(record->uuid); restart != restarts_waiting_for_exit_.end())
+      restart->second.kill_on_start = true;
+    if (!is_alive(record->state)) {
+      pending.results.emplace(record->uuid, record->instance());
+      continue;
+    }
     pending.waiting.insert(record->uuid);
     if (record->state == ProcessState::running) to_signal.push_back(record);
   }
+  // Boots still starting: killed as soon as they start.
+  for (auto& [uuid, launch] : launches_) {
+    if (launch.restart || !selected(uuid, launch.boot.process_description().metadata())) continue;
+    launch.kill_on_start = true;
+    pending.uuids.push_back(uuid);
+    pending.waiting.insert(uuid);
+  }
   send_kills(to_signal);
   if (pending.waiting.empty()) {
-    reply_instances(caller, targets);
+    pm::ProcessInstanceList list;
+    for (const auto& uuid : pending.uuids) *list.add_values() = pending.results.at(uuid);
+    reply(caller, pm::EXECUTED_SUCCESSFULLY, &list);
     return;
   }
   kills_.push_back(std::move(pending));
@@ -283,7 +317,7 @@ void BrokerLoop::restart(const Caller& caller, const pm::Request& request) {
   record.restart_pending = true;
   if (is_alive(record.state)) {
     if (record.state == ProcessState::running) send_kills({&record});
-    restarts_waiting_for_exit_.emplace(record.uuid, caller);
+    restarts_waiting_for_exit_.emplace(record.uuid, PendingRestart{caller, false});
     return;
   }
   PendingLaunch launch;
@@ -302,6 +336,7 @@ void BrokerLoop::flush(const Caller& caller, const pm::Request& request) {
     if (is_alive(record->state) || record->restart_pending) continue;
     *flushed.add_values() = record->instance();
     publisher_.state(*record, "flushed");
+    publisher_.forget(*record);
     registry_.remove(record->uuid);
   }
   reply(caller, pm::EXECUTED_SUCCESSFULLY, &flushed);
@@ -334,6 +369,10 @@ void BrokerLoop::try_next_host(const std::string& uuid) {
   auto& launch = launches_.at(uuid);
   const auto& hosts = launch.boot.process_restriction().allowed_hosts();
   const auto& description = launch.boot.process_description();
+  if (shutting_down_) {
+    launch.failures.push_back("the process manager is shutting down");
+    launch.next_host = static_cast<std::size_t>(hosts.size());
+  }
   while (launch.next_host < static_cast<std::size_t>(hosts.size())) {
     const std::string& host = hosts[static_cast<int>(launch.next_host++)];
     const std::string worker = worker_for_host(host);
@@ -357,11 +396,11 @@ void BrokerLoop::try_next_host(const std::string& uuid) {
   std::string reason = "could not start " + description.metadata().name() + " on any allowed host: ";
   for (std::size_t i = 0; i < launch.failures.size(); ++i) reason += (i ? "; " : "") + launch.failures[i];
   const Caller caller = launch.caller;
-  if (launch.restart) {
-    if (auto* record = registry_.find(uuid)) record->restart_pending = false;
-  }
+  ProcessRecord* record = launch.restart ? registry_.find(uuid) : nullptr;
+  if (record) record->restart_pending = false;
   launches_.erase(uuid);  // `launch` and `description` dangle from here on
   reply_error(caller, pm::DRUNC_EXCEPTION_THROWN, reason);
+  settle_kills(uuid, record);
 }
 
 std::string BrokerLoop::worker_for_host(const std::string& host) const {
@@ -393,7 +432,11 @@ void BrokerLoop::send_to_worker(const std::string& worker, const internal::Worke
 // ---- Worker reports ----------------------------------------------------------
 
 void BrokerLoop::receive_worker_reports() {
-  for (int i = 0; i < kBatch; ++i) {
+  // A process flooding output must not starve the clients: after this many
+  // lines, the loop serves requests before it reads more reports.
+  constexpr int kLinesPerTurn = 4096;
+  int lines = 0;
+  for (int i = 0; i < kBatch && lines < kLinesPerTurn; ++i) {
     std::vector<zmq::message_t> frames;
     if (!zmq::recv_multipart(workers_, std::back_inserter(frames), zmq::recv_flags::dontwait)) return;
     internal::WorkerReport report;
@@ -401,6 +444,7 @@ void BrokerLoop::receive_worker_reports() {
       spdlog::error("unreadable report from worker {}", frames.empty() ? "?" : frames[0].to_string());
       continue;
     }
+    if (report.has_output()) lines += report.output().lines_size();
     try {
       handle_report(report);
     } catch (const std::exception& error) {
@@ -451,6 +495,7 @@ void BrokerLoop::on_started(const std::string& uuid, std::int64_t pid) {
   spdlog::info("{} {} (uuid {}, generation {}) on {}, pid {}", launch.restart ? "restarted" : "booted",
                record->name(), uuid, record->generation, launch.host, pid);
   reply_instances(launch.caller, {record});
+  if (launch.kill_on_start) send_kills({record});
 }
 
 void BrokerLoop::on_start_failed(const std::string& uuid, const std::string& reason) {
@@ -465,29 +510,39 @@ void BrokerLoop::on_exited(ProcessRecord& record, const internal::Exited& exited
   spdlog::info("{} (uuid {}) {}", record.name(), record.uuid, exited.reason());
   publisher_.state(record, transition);
 
+  settle_kills(record.uuid, &record);
+
+  auto restart = restarts_waiting_for_exit_.find(record.uuid);
+  if (restart == restarts_waiting_for_exit_.end()) return;
+  PendingRestart waiting = std::move(restart->second);
+  restarts_waiting_for_exit_.erase(restart);
+  if (shutting_down_) {
+    record.restart_pending = false;
+    reply_error(waiting.caller, pm::DRUNC_EXCEPTION_THROWN, "the process manager is shutting down");
+    return;
+  }
+  PendingLaunch launch;
+  launch.caller = std::move(waiting.caller);
+  launch.boot = record.boot;
+  launch.generation = record.generation + 1;
+  launch.restart = true;
+  launch.kill_on_start = waiting.kill_on_start;
+  launches_.emplace(record.uuid, std::move(launch));
+  try_next_host(record.uuid);
+}
+
+void BrokerLoop::settle_kills(const std::string& uuid, const ProcessRecord* record) {
   for (auto it = kills_.begin(); it != kills_.end();) {
-    it->waiting.erase(record.uuid);
+    if (it->waiting.erase(uuid) == 1 && record) it->results.insert_or_assign(uuid, record->instance());
     if (!it->waiting.empty()) {
       ++it;
       continue;
     }
-    std::vector<ProcessRecord*> records;
-    for (const auto& uuid : it->uuids)
-      if (auto* killed = registry_.find(uuid)) records.push_back(killed);
-    reply_instances(it->caller, records);
+    pm::ProcessInstanceList list;
+    for (const auto& killed : it->uuids)
+      if (auto found = it->results.find(killed); found != it->results.end()) *list.add_values() = found->second;
+    reply(it->caller, pm::EXECUTED_SUCCESSFULLY, &list);
     it = kills_.erase(it);
-  }
-
-  auto restart = restarts_waiting_for_exit_.find(record.uuid);
-  if (restart != restarts_waiting_for_exit_.end()) {
-    PendingLaunch launch;
-    launch.caller = std::move(restart->second);
-    launch.boot = record.boot;
-    launch.generation = record.generation + 1;
-    launch.restart = true;
-    restarts_waiting_for_exit_.erase(restart);
-    launches_.emplace(record.uuid, std::move(launch));
-    try_next_host(record.uuid);
   }
 }
 
@@ -524,18 +579,21 @@ void BrokerLoop::reply_instances(const Caller& caller, const std::vector<Process
 // ---- Shutdown ------------------------------------------------------------------
 
 void BrokerLoop::shut_down() {
+  shutting_down_ = true;
   std::vector<ProcessRecord*> alive;
   for (auto* record : registry_.all())
     if (record->state == ProcessState::running) alive.push_back(record);
-  spdlog::info("shutting down: killing {} processes", alive.size());
+  for (auto& [uuid, launch] : launches_) launch.kill_on_start = true;
+  spdlog::info("shutting down: killing {} processes", alive.size() + launches_.size());
   send_kills(alive);
   const auto deadline = std::chrono::steady_clock::now() + config_.kill_timeout + std::chrono::seconds(5);
-  auto any_alive = [&] {
+  auto busy = [&] {
+    if (!launches_.empty()) return true;
     for (auto* record : registry_.all())
       if (is_alive(record->state)) return true;
     return false;
   };
-  while (any_alive() && std::chrono::steady_clock::now() < deadline) {
+  while (busy() && std::chrono::steady_clock::now() < deadline) {
     zmq::pollitem_t item{workers_.handle(), 0, ZMQ_POLLIN, 0};
     zmq::poll(&item, 1, std::chrono::milliseconds(100));
     if (item.revents & ZMQ_POLLIN) receive_worker_reports();

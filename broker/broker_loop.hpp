@@ -53,16 +53,24 @@ class BrokerLoop {
     dunedaq::druncschema::BootRequest boot;
     std::uint32_t generation = 1;
     bool restart = false;
+    bool kill_on_start = false;     // a kill or terminate matched it while it was starting
     std::size_t next_host = 0;      // index in allowed_hosts of the next host to try
     std::string host;               // the host being tried
     std::string worker;             // its worker
     std::vector<std::string> failures;  // "host: reason", one per host tried
+  };
+  // A restart waiting for the current incarnation to exit.
+  struct PendingRestart {
+    Caller caller;
+    bool kill_on_start = false;  // a kill matched it meanwhile: kill the new incarnation too
   };
   // A kill or terminate waiting for its processes to exit.
   struct PendingKill {
     Caller caller;
     std::vector<std::string> uuids;  // reply order
     std::unordered_set<std::string> waiting;
+    // Each process as it was when it ended (or when matched, if dead already).
+    std::unordered_map<std::string, dunedaq::druncschema::ProcessInstance> results;
   };
 
   // ---- Client requests
@@ -71,7 +79,8 @@ class BrokerLoop {
   void dispatch(const Caller& caller, wire::Command command, const dunedaq::druncschema::Request& request);
   void describe(const Caller& caller);
   void boot(const Caller& caller, const dunedaq::druncschema::Request& request);
-  void kill(const Caller& caller, const std::vector<ProcessRecord*>& targets);
+  // query null: every process (terminate); an empty query: none (kill).
+  void kill(const Caller& caller, const CompiledQuery* query);
   void restart(const Caller& caller, const dunedaq::druncschema::Request& request);
   void flush(const Caller& caller, const dunedaq::druncschema::Request& request);
   void ps(const Caller& caller, const dunedaq::druncschema::Request& request);
@@ -89,6 +98,8 @@ class BrokerLoop {
   void on_started(const std::string& uuid, std::int64_t pid);
   void on_start_failed(const std::string& uuid, const std::string& reason);
   void on_exited(ProcessRecord& record, const drunc_zmq::internal::Exited& exited);
+  // A kill waiting for uuid has its answer: the process ended (record) or never started (null).
+  void settle_kills(const std::string& uuid, const ProcessRecord* record);
 
   // ---- Replies
   void reply(const Caller& caller, dunedaq::druncschema::ResponseFlag flag, const google::protobuf::Message* data,
@@ -108,8 +119,9 @@ class BrokerLoop {
   EventPublisher publisher_;
   Registry registry_;
   std::unordered_map<std::string, PendingLaunch> launches_;  // by uuid
-  std::unordered_map<std::string, Caller> restarts_waiting_for_exit_;  // by uuid
+  std::unordered_map<std::string, PendingRestart> restarts_waiting_for_exit_;  // by uuid
   std::list<PendingKill> kills_;
+  bool shutting_down_ = false;
 };
 
 }  // namespace drunc::broker

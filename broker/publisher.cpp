@@ -41,11 +41,17 @@ void EventPublisher::broadcast(pm::BroadcastType type, const std::string& text) 
   send(wire::broadcast_topic(session_, broker_name_), message, 0, {});
 }
 
+void EventPublisher::forget(const ProcessRecord& record) {
+  topic_sequences_.erase(wire::process_topic(wire::kStateKind, record.session(), record.name(), record.uuid));
+  topic_sequences_.erase(wire::process_topic(wire::kLogKind, record.session(), record.name(), record.uuid));
+}
+
 void EventPublisher::send(const std::string& topic, const google::protobuf::Message& payload,
                           std::uint32_t generation, std::string_view transition) {
   drunc_zmq::EventMeta meta;
   meta.set_publisher_id(publisher_id_);
   meta.set_sequence(++sequence_);
+  meta.set_topic_sequence(++topic_sequences_[topic]);
   meta.set_generation(generation);
   meta.set_transition(std::string(transition));
   meta.set_time_unix_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(

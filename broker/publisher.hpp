@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include <google/protobuf/message.h>
 #include <zmq.hpp>
@@ -26,6 +27,8 @@ class EventPublisher {
   void state(const ProcessRecord& record, std::string_view transition);
   void log_line(const ProcessRecord& record, const std::string& line);
   void broadcast(dunedaq::druncschema::BroadcastType type, const std::string& text);
+  // After the flushed event: the process's topics will not be used again.
+  void forget(const ProcessRecord& record);
 
  private:
   void send(const std::string& topic, const google::protobuf::Message& payload, std::uint32_t generation,
@@ -36,6 +39,7 @@ class EventPublisher {
   std::string session_;
   std::uint64_t publisher_id_;
   std::uint64_t sequence_ = 0;
+  std::unordered_map<std::string, std::uint64_t> topic_sequences_;
   std::string buffer_;  // reused serialization buffer
 };
 

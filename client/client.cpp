@@ -1,5 +1,8 @@
 #include "client.hpp"
 
+#include <array>
+#include <random>
+
 #include <zmq_addon.hpp>
 
 #include "druncschema/generic.pb.h"
@@ -24,6 +27,15 @@ Client::Client(const std::string& address, Duration timeout)
     : context_(1), socket_(context_, zmq::socket_type::dealer), timeout_(timeout) {
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::rcvhwm, 0);  // a long logs stream is never cut
+  socket_.set(zmq::sockopt::sndhwm, 0);  // a pipelined session boot is never blocked
+  socket_.set(zmq::sockopt::sndtimeo, static_cast<int>(timeout_.count()));
+  // A routing id of our own, so that after a reconnect (the broker drops a
+  // connection that sends an oversized message) replies still find us.
+  std::array<unsigned char, 16> routing_id;
+  std::random_device entropy;
+  for (auto& byte : routing_id) byte = static_cast<unsigned char>(entropy());
+  routing_id[0] |= 0x80;  // ids starting with a zero byte are reserved by ZeroMQ
+  socket_.set(zmq::sockopt::routing_id, zmq::const_buffer(routing_id.data(), routing_id.size()));
   socket_.connect(address);
 }
 
@@ -33,7 +45,8 @@ std::string Client::send(Command command, const google::protobuf::Message* data)
   if (data) request.mutable_data()->PackFrom(*data);
   std::string request_id = std::to_string(next_request_++);
   auto frames = wire::encode_request(request_id, wire::command_name(command), request.SerializeAsString());
-  zmq::send_multipart(socket_, frames);
+  if (!zmq::send_multipart(socket_, frames))
+    throw TimeoutError("could not send to the broker within " + std::to_string(timeout_.count()) + " ms");
   return request_id;
 }
 

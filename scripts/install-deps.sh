@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler libssh2-1-dev
-  libspdlog-dev nlohmann-json3-dev libcli11-dev catch2
+  libspdlog-dev nlohmann-json3-dev libcli11-dev libre2-dev catch2
+  openssh-server openssh-client
   python3 python3-zmq python3-protobuf procps
 )
 

@@ -36,7 +36,11 @@ std::string build_launch_script(const dunedaq::druncschema::ProcessDescription& 
   if (description.executable_and_arguments_size() == 0)
     throw InvalidDescription("executable_and_arguments is empty: nothing to run");
 
-  std::string script = "exec </dev/null\n";
+  // bash ignores SIGQUIT, so without this trap a kill would end only the
+  // command running and the script would go on with the next one. The trap
+  // also keeps this shell as the parent of every command (bash does not exec
+  // the last command while a trap is set), so no command inherits tee as a child.
+  std::string script = "trap 'exit $?' QUIT TERM\nexec </dev/null\n";
   const auto& log_path = description.process_logs_path();
   if (!log_path.empty()) {
     require_no_nul(log_path, "process_logs_path");

@@ -44,8 +44,10 @@ pb::Exited exit_of(const siginfo_t& info) {
     exited.set_reason("exited with status " + std::to_string(info.si_status));
   } else {
     exited.set_return_code(128 + info.si_status);
-    exited.set_reason(std::string("ended by signal ") + std::to_string(info.si_status) + " (" +
-                      ::sigabbrev_np(info.si_status) + ")");
+    // sigabbrev_np has no name for real-time signals.
+    const char* name = ::sigabbrev_np(info.si_status);
+    exited.set_reason("ended by signal " + std::to_string(info.si_status) +
+                      (name ? std::string(" (") + name + ")" : std::string()));
   }
   return exited;
 }
@@ -108,8 +110,8 @@ Loop::Loop(zmq::socket_t& socket, int stop_fd)
 
 Loop::~Loop() {
   for (auto& [uuid, child] : children_) {
+    ::kill(-child->pid, SIGKILL);
     if (!child->exit) {
-      ::kill(-child->pid, SIGKILL);
       siginfo_t info{};
       ::waitid(P_PIDFD, child->pidfd, &info, WEXITED);
     }
@@ -239,7 +241,8 @@ void Loop::kill(const pb::Kill& kill) {
     auto found = children_.find(target.uuid());
     if (found == children_.end()) continue;
     Child& child = *found->second;
-    if (child.generation != target.generation() || child.exit) continue;
+    if (child.generation != target.generation()) continue;
+    // Also when the leader has exited: the rest of its group is still part of it.
     ::kill(-child.pid, SIGQUIT);
     sigkill_deadlines_.emplace(deadline, child.pid);
   }
@@ -289,9 +292,15 @@ void Loop::close_output(Child& child) {
 }
 
 // Exited goes out after the last output line, so that a client that saw the
-// exit also finds every line in the broker.
+// exit also finds every line in the broker. The process is its whole group:
+// whatever of it outlives the leader and its output (a background child left
+// behind) is killed, as systemd does with a service's cgroup.
 void Loop::report_exit_when_done(Child& child) {
   if (!child.exit || child.output_fd >= 0) return;
+  if (::kill(-child.pid, 0) == 0) {
+    spdlog::info("{}: killing what is left of its process group {}", child.uuid, child.pid);
+    ::kill(-child.pid, SIGKILL);
+  }
   pb::WorkerReport report;
   report.set_uuid(child.uuid);
   report.set_generation(child.generation);

@@ -112,6 +112,9 @@ TEST_CASE("an unparseable Request is BAD_REQUEST_FORMAT; an unknown command NOT_
   const auto unknown = response_of(raw.receive(), "r2");
   CHECK(unknown.flag() == pm::NOT_EXECUTED_NOT_IMPLEMENTED);
   CHECK_THAT(error_text(unknown), Catch::Contains("reboot"));
+
+  raw.send({"drunc-pm/1", "r3", "reboot", "\xff\xff not protobuf"});  // the command is judged first
+  CHECK(response_of(raw.receive(), "r3").flag() == pm::NOT_EXECUTED_NOT_IMPLEMENTED);
   check_still_serving(broker);
 }
 

@@ -100,3 +100,44 @@ TEST_CASE("boots of many processes pipelined from one client all succeed") {
   CHECK(killed.values_size() == 100);
   for (const auto& instance : killed.values()) CHECK(instance.status_code() == pm::ProcessInstance::DEAD);
 }
+
+TEST_CASE("terminate right after pipelined boots also kills the processes still starting") {
+  TestBroker broker;
+  auto client = broker.client();
+  std::set<std::string> boot_ids;
+  for (int i = 0; i < 50; ++i) {
+    const auto request = boot_request("app-" + std::to_string(i), "sleep", {"300"});
+    boot_ids.insert(client.send(Command::boot, &request));
+  }
+  const pm::ProcessQuery everything;
+  const auto terminate_id = client.send(Command::terminate, &everything);
+  const auto terminated = client.wait(terminate_id, kPatience);
+  pm::ProcessInstanceList list;
+  REQUIRE(terminated.response.data().UnpackTo(&list));
+  CHECK(list.values_size() == 50);
+  for (const auto& instance : list.values()) CHECK(instance.status_code() == pm::ProcessInstance::DEAD);
+  for (std::size_t i = 0; i < boot_ids.size(); ++i) CHECK(client.receive(kPatience));  // every boot answered
+  const auto after = client.ps();
+  for (const auto& instance : after.values()) CHECK(instance.status_code() == pm::ProcessInstance::DEAD);
+}
+
+TEST_CASE("after the broker drops an oversized message, the replies owed to the client still arrive") {
+  TestBroker broker([](auto& config) {
+    config.kill_timeout = std::chrono::milliseconds(2000);
+    config.max_message_bytes = 64 * 1024;
+  });
+  auto client = broker.client();
+  Events events(broker, {"log/"});
+  const auto uuid = boot(client, boot_request("stubborn", "bash", {"-c", "trap '' QUIT; echo ready; sleep 300; true"}));
+  events.wait_for_line(uuid, "ready");
+  const auto query = query_uuid(uuid);
+  const auto kill_id = client.send(Command::kill, &query);
+  auto huge = boot_request("huge", "true");
+  (*huge.mutable_process_description()->mutable_env())["BIG"] = std::string(128 * 1024, 'x');
+  client.send(Command::boot, &huge);  // refused: the connection is dropped and re-made
+  const auto reply = client.wait(kill_id, kPatience);
+  pm::ProcessInstanceList killed;
+  REQUIRE(reply.response.data().UnpackTo(&killed));
+  CHECK(killed.values(0).return_code() == 137);
+  CHECK(client.ps().values_size() == 1);  // and the same client is served on
+}

@@ -44,6 +44,7 @@ TEST_CASE("log lines are published in order, on a topic of kind, session, name a
     CHECK(line.uuid().uuid() == uuid);
     CHECK(event.meta.sequence() > last_sequence);
     CHECK(event.meta.generation() == 1);
+    CHECK(event.meta.topic_sequence() == static_cast<std::uint64_t>(expected));  // no gap on this topic
     last_sequence = event.meta.sequence();
   }
 }

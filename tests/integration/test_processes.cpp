@@ -5,7 +5,10 @@
 #include <fstream>
 #include <sstream>
 
+#include <csignal>
+
 #include "fixture.hpp"
+#include "launch_script.hpp"
 #include "wire/utf8.hpp"
 
 using namespace test;
@@ -97,7 +100,7 @@ TEST_CASE("kill reaches the whole process group: children and grandchildren die 
   const auto uuid = boot(client, boot_request("family", "bash", {"-c", script, marker + "-parent"}));
   events.wait_for_lines(uuid, {"child-up", "grandchild-up"});
   const auto family = processes_with_marker(marker);
-  REQUIRE(family.size() == 4);
+  REQUIRE(family.size() == 5);  // the launch shell, the parent, two children, one grandchild
 
   const auto killed = client.kill(query_uuid(uuid));
   CHECK(killed.values(0).status_code() == pm::ProcessInstance::DEAD);
@@ -165,4 +168,56 @@ TEST_CASE("binary output becomes valid UTF-8 log lines") {
   CHECK(lines[1] == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD raw");
   CHECK(lines[2] == "end");  // the partial last line is flushed at exit
   for (const auto& line : lines) CHECK(drunc::wire::is_valid_utf8(line));
+}
+
+TEST_CASE("kill stops a process of several commands at once: the next command never runs") {
+  TestBroker broker([](auto& config) { config.kill_timeout = std::chrono::milliseconds(5000); });
+  auto client = broker.client();
+  Events events(broker, {"log/"});
+  auto request = boot_request("steps", "bash", {"-c", "echo first; sleep 300"});
+  auto* second = request.mutable_process_description()->add_executable_and_arguments();
+  second->set_exec("echo");
+  second->add_args("second command ran");
+  auto* third = request.mutable_process_description()->add_executable_and_arguments();
+  third->set_exec("sleep");
+  third->add_args("300");
+  const auto uuid = boot(client, request);
+  events.wait_for_line(uuid, "first");
+  const auto killed = client.kill(query_uuid(uuid));
+  CHECK(killed.values(0).return_code() == 131);  // SIGQUIT was enough: no SIGKILL after 5 s
+  for (const auto& line : log_lines(client, uuid)) CHECK(line != "second command ran");
+}
+
+TEST_CASE("what a process leaves behind in its group is killed when it exits") {
+  TestBroker broker;
+  auto client = broker.client();
+  Events events(broker, {"log/", "state/"});
+  const auto marker = unique_marker("drunc-leftover");
+  const auto go = std::filesystem::temp_directory_path() / marker;
+  // A background child that lets go of the output, then the leader waits for
+  // the test's signal (a file) and exits, leaving the child behind.
+  const std::string script = "bash -c 'echo left-behind-up; exec >/dev/null 2>&1; sleep 300; true' " + marker +
+                             " & while [ ! -e " + drunc::workers::shell_quote(go.string()) + " ]; do sleep 0.05; done";
+  const auto uuid = boot(client, boot_request("leader", "bash", {"-c", script}));
+  events.wait_for_line(uuid, "left-behind-up");
+  auto left_behind = processes_with_marker(marker);
+  std::erase_if(left_behind, [&](int pid) {  // keep the child, not the shells that name it in their script
+    std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string text((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    return text.find("left-behind-up") == std::string::npos || text.find("while") != std::string::npos;
+  });
+  REQUIRE(left_behind.size() == 1);
+  { std::ofstream(go.string()) << "go"; }
+  CHECK(events.wait_for_state(uuid, "exited").return_code() == 0);
+  CHECK(wait_until_gone(left_behind));
+  std::filesystem::remove(go);
+}
+
+TEST_CASE("a process ended by a real-time signal is reported with 128+N, and the broker goes on") {
+  TestBroker broker;
+  auto client = broker.client();
+  Events events(broker, {"state/"});
+  const auto uuid = boot(client, boot_request("rt", "bash", {"-c", "kill -s RTMIN+1 $$"}));
+  CHECK(events.wait_for_state(uuid, "exited").return_code() == 128 + SIGRTMIN + 1);
+  CHECK(client.ps(query_uuid(uuid)).values_size() == 1);
 }

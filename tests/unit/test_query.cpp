@@ -74,3 +74,15 @@ TEST_CASE("an invalid regular expression is a DruncError naming it") {
   CHECK_THROWS_AS(CompiledQuery(query), DruncError);
   CHECK_THROWS_WITH(CompiledQuery(query), Catch::Contains("readout-("));
 }
+
+TEST_CASE("Python-style pattern syntax works; pathological patterns stay fast") {
+  pm::ProcessQuery query;
+  query.add_names("(?i)^READOUT-(?P<link>\\d+)$");
+  CHECK(CompiledQuery(query).matches("u", metadata("readout-17", "", "")));
+  pm::ProcessQuery evil;
+  evil.add_names("(a|a)*b");
+  evil.add_names("(a*)*$x");
+  CompiledQuery compiled(evil);
+  // With a backtracking engine this name takes longer than the age of the universe.
+  CHECK_FALSE(compiled.matches("u", metadata(std::string(100000, 'a'), "", "")));
+}
