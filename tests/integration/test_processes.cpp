@@ -174,7 +174,8 @@ TEST_CASE("kill stops a process of several commands at once: the next command ne
   TestBroker broker([](auto& config) { config.kill_timeout = std::chrono::milliseconds(5000); });
   auto client = broker.client();
   Events events(broker, {"log/"});
-  auto request = boot_request("steps", "bash", {"-c", "echo first; sleep 300"});
+  // The first command ends on SIGQUIT with status 3 (a plain shell would ignore it).
+  auto request = boot_request("steps", "bash", {"-c", "trap 'exit 3' QUIT; echo first; while true; do sleep 0.05; done"});
   auto* second = request.mutable_process_description()->add_executable_and_arguments();
   second->set_exec("echo");
   second->add_args("second command ran");
@@ -184,7 +185,7 @@ TEST_CASE("kill stops a process of several commands at once: the next command ne
   const auto uuid = boot(client, request);
   events.wait_for_line(uuid, "first");
   const auto killed = client.kill(query_uuid(uuid));
-  CHECK(killed.values(0).return_code() == 131);  // SIGQUIT was enough: no SIGKILL after 5 s
+  CHECK(killed.values(0).return_code() == 3);  // SIGQUIT was enough: no SIGKILL after 5 s
   for (const auto& line : log_lines(client, uuid)) CHECK(line != "second command ran");
 }
 
@@ -192,24 +193,22 @@ TEST_CASE("what a process leaves behind in its group is killed when it exits") {
   TestBroker broker;
   auto client = broker.client();
   Events events(broker, {"log/", "state/"});
-  const auto marker = unique_marker("drunc-leftover");
-  const auto go = std::filesystem::temp_directory_path() / marker;
-  // A background child that lets go of the output, then the leader waits for
-  // the test's signal (a file) and exits, leaving the child behind.
-  const std::string script = "bash -c 'echo left-behind-up; exec >/dev/null 2>&1; sleep 300; true' " + marker +
-                             " & while [ ! -e " + drunc::workers::shell_quote(go.string()) + " ]; do sleep 0.05; done";
+  const auto go = std::filesystem::temp_directory_path() / unique_marker("drunc-leftover");
+  // A background child says its pid and lets go of the output; then the leader
+  // waits for the test's signal (a file) and exits, leaving the child behind.
+  const std::string script =
+      "bash -c 'echo left-behind $$; exec >/dev/null 2>&1; sleep 300; true' & while [ ! -e " +
+      drunc::workers::shell_quote(go.string()) + " ]; do sleep 0.05; done";
   const auto uuid = boot(client, boot_request("leader", "bash", {"-c", script}));
-  events.wait_for_line(uuid, "left-behind-up");
-  auto left_behind = processes_with_marker(marker);
-  std::erase_if(left_behind, [&](int pid) {  // keep the child, not the shells that name it in their script
-    std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
-    std::string text((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
-    return text.find("left-behind-up") == std::string::npos || text.find("while") != std::string::npos;
+  int left_behind = 0;
+  events.wait_for([&](const drunc::client::Event& event) {
+    pm::LogLine line;
+    return event.topic.rfind("log/", 0) == 0 && line.ParseFromString(event.payload) && line.uuid().uuid() == uuid &&
+           std::sscanf(line.line().c_str(), "left-behind %d", &left_behind) == 1;
   });
-  REQUIRE(left_behind.size() == 1);
   { std::ofstream(go.string()) << "go"; }
   CHECK(events.wait_for_state(uuid, "exited").return_code() == 0);
-  CHECK(wait_until_gone(left_behind));
+  CHECK(wait_until_gone({left_behind}));
   std::filesystem::remove(go);
 }
 
