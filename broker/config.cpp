@@ -111,6 +111,8 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   read.string("control_endpoint", config.control_endpoint, false);
   read.string("events_endpoint", config.events_endpoint, false);
   read.string("events_advertised_endpoint", config.events_advertised_endpoint, true);
+  if (!config.events_advertised_endpoint.empty() && config.events_advertised_endpoint.find("://") == std::string::npos)
+    read.fail("events_advertised_endpoint", "must be a ZeroMQ endpoint such as tcp://host:5556");
   const double kill_timeout_s = read.number("kill_timeout_s", 0.5, 0.0, 3600.0);
   config.kill_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(kill_timeout_s * 1000.0 + 0.5));
   config.log_ring_lines = static_cast<std::size_t>(read.integer("log_ring_lines", 1000, 1, 10'000'000));

@@ -46,6 +46,7 @@ TEST_CASE("configuration errors name the setting") {
   CHECK_THAT(error_of(R"({"local_hosts": "localhost"})"), Catch::Contains("local_hosts"));
   CHECK_THAT(error_of(R"({"log_level": "loud"})"), Catch::Contains("log_level"));
   CHECK_THAT(error_of(R"({"name": ""})"), Catch::Contains("name"));
+  CHECK_THAT(error_of(R"({"events_advertised_endpoint": "garbage"})"), Catch::Contains("events_advertised_endpoint"));
   CHECK_THAT(error_of("[1, 2]"), Catch::Contains("object"));
   CHECK_THAT(error_of("{not json"), Catch::Contains("f.json") && Catch::Contains("JSON"));
 }
