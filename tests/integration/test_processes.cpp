@@ -100,7 +100,9 @@ TEST_CASE("kill reaches the whole process group: children and grandchildren die 
   const auto uuid = boot(client, boot_request("family", "bash", {"-c", script, marker + "-parent"}));
   events.wait_for_lines(uuid, {"child-up", "grandchild-up"});
   const auto family = processes_with_marker(marker);
-  REQUIRE(family.size() == 5);  // the launch shell, the parent, two children, one grandchild
+  // The launch shell, the parent, two children, one grandchild (and, for an
+  // instant, a shell's fork that has not yet become `sleep`).
+  REQUIRE(family.size() >= 5);
 
   const auto killed = client.kill(query_uuid(uuid));
   CHECK(killed.values(0).status_code() == pm::ProcessInstance::DEAD);
