@@ -4,6 +4,7 @@
 
 #include "broker_loop.hpp"
 #include "local_launcher.hpp"
+#include "ssh_worker.hpp"
 
 namespace drunc::broker {
 
@@ -14,7 +15,13 @@ Broker::Broker(Config config)
   control_endpoint_ = loop_->control_endpoint();
   events_endpoint_ = loop_->events_endpoint();
   local_launcher_ = std::make_unique<workers::LocalLauncher>(context_, kWorkerEndpoint, kLocalWorker);
-  loop_->wait_for_workers({kLocalWorker});
+  std::vector<std::string> workers = {kLocalWorker};
+  for (int i = 0; i < loop_->ssh_worker_count(); ++i) {
+    workers.push_back(ssh_worker_name(i));
+    ssh_workers_.push_back(
+        std::make_unique<workers::SshWorker>(context_, kWorkerEndpoint, workers.back(), loop_->ssh_settings()));
+  }
+  loop_->wait_for_workers(workers);
   stop_sender_.connect(kStopEndpoint);
   thread_ = std::thread([this] {
     try {
@@ -28,6 +35,7 @@ Broker::Broker(Config config)
 Broker::~Broker() {
   stop_sender_.send(zmq::str_buffer("stop"), zmq::send_flags::none);
   thread_.join();
+  ssh_workers_.clear();
   local_launcher_.reset();
   loop_.reset();
   stop_sender_.close();

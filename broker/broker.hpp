@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <zmq.hpp>
 
@@ -21,6 +22,7 @@
 
 namespace drunc::workers {
 class LocalLauncher;
+class SshWorker;
 }
 
 namespace drunc::broker {
@@ -43,6 +45,7 @@ class Broker {
   zmq::context_t context_;
   std::unique_ptr<BrokerLoop> loop_;
   std::unique_ptr<workers::LocalLauncher> local_launcher_;
+  std::vector<std::unique_ptr<workers::SshWorker>> ssh_workers_;
   zmq::socket_t stop_sender_;
   std::string control_endpoint_;
   std::string events_endpoint_;

@@ -375,20 +375,23 @@ void BrokerLoop::try_next_host(const std::string& uuid) {
   }
   while (launch.next_host < static_cast<std::size_t>(hosts.size())) {
     const std::string& host = hosts[static_cast<int>(launch.next_host++)];
-    const std::string worker = worker_for_host(host);
-    if (worker.empty()) {
-      launch.failures.push_back(host + ": not a local host, and this broker has no SSH transport");
+    const HostRoute where = route(host, description.metadata());
+    if (where.worker.empty()) {
+      launch.failures.push_back(host + ": not a valid host name");
       continue;
     }
     launch.host = host;
-    launch.worker = worker;
+    launch.worker = where.worker;
     internal::WorkerCommand command;
     auto* start = command.mutable_launch();
     start->set_uuid(uuid);
     start->set_generation(launch.generation);
-    start->set_host(host);
+    start->set_host(where.host);
+    start->set_user(where.user);
+    start->set_port(static_cast<std::uint32_t>(where.port));
     start->set_script(
         workers::build_launch_script(description, {uuid, launch.generation, host, now_text()}));
+    const std::string& worker = where.worker;
     send_to_worker(worker, command);
     return;
   }
@@ -403,10 +406,44 @@ void BrokerLoop::try_next_host(const std::string& uuid) {
   settle_kills(uuid, record);
 }
 
-std::string BrokerLoop::worker_for_host(const std::string& host) const {
+HostRoute BrokerLoop::route(const std::string& allowed_host, const pm::ProcessMetadata& metadata) const {
+  HostRoute route;
+  route.host = allowed_host;
+  // "name:port", "[v6 address]:port"; a bare v6 address has several colons and no port.
+  if (!allowed_host.empty() && allowed_host.front() == '[') {
+    const auto close = allowed_host.find(']');
+    if (close == std::string::npos) return {};
+    route.host = allowed_host.substr(1, close - 1);
+    if (close + 1 < allowed_host.size()) {
+      if (allowed_host[close + 1] != ':') return {};
+      route.port = std::atoi(allowed_host.c_str() + close + 2);
+      if (route.port <= 0 || route.port > 65535) return {};
+    }
+  } else if (const auto colon = allowed_host.find(':');
+             colon != std::string::npos && allowed_host.find(':', colon + 1) == std::string::npos) {
+    route.host = allowed_host.substr(0, colon);
+    route.port = std::atoi(allowed_host.c_str() + colon + 1);
+    if (route.port <= 0 || route.port > 65535) return {};
+  }
+  if (route.host.empty()) return {};
   for (const auto& local : config_.local_hosts)
-    if (local == host) return kLocalWorker;
-  return {};
+    if (local == route.host || local == allowed_host) {
+      route.worker = kLocalWorker;
+      return route;
+    }
+  const auto overrides = config_.hosts.find(route.host);
+  if (route.port == 0) route.port = overrides != config_.hosts.end() && overrides->second.port ? overrides->second.port
+                                                                                               : config_.ssh.default_port;
+  route.user = overrides != config_.hosts.end() && !overrides->second.user.empty() ? overrides->second.user
+               : !metadata.user().empty()                                          ? metadata.user()
+                                                                                   : config_.ssh.default_user;
+  if (route.user.empty()) {
+    const char* user = std::getenv("USER");
+    route.user = user ? user : "root";
+  }
+  // A host always goes to the same worker, so its connections are pooled in one place.
+  route.worker = ssh_worker_name(static_cast<int>(std::hash<std::string>{}(route.host) % config_.ssh.workers));
+  return route;
 }
 
 void BrokerLoop::send_kills(const std::vector<ProcessRecord*>& records) {
@@ -506,7 +543,7 @@ void BrokerLoop::on_start_failed(const std::string& uuid, const std::string& rea
 }
 
 void BrokerLoop::on_exited(ProcessRecord& record, const internal::Exited& exited) {
-  const auto transition = record.on_exited(exited.return_code());
+  const auto transition = record.on_exited(exited.return_code(), exited.lost());
   spdlog::info("{} (uuid {}) {}", record.name(), record.uuid, exited.reason());
   publisher_.state(record, transition);
 

@@ -24,6 +24,16 @@ namespace drunc::broker {
 inline constexpr const char* kWorkerEndpoint = "inproc://drunc-workers";
 inline constexpr const char* kStopEndpoint = "inproc://drunc-broker-stop";
 inline constexpr const char* kLocalWorker = "local";
+inline std::string ssh_worker_name(int index) { return "ssh-" + std::to_string(index); }
+
+// Where a host in allowed_hosts is reached: by the local launcher, or by an
+// SSH worker with this login. "name:port" and "[address]:port" give a port.
+struct HostRoute {
+  std::string worker;  // routing id
+  std::string host;    // without the port
+  int port = 0;        // SSH only
+  std::string user;    // SSH only
+};
 
 // Who asked, and how to answer: one per request in flight.
 struct Caller {
@@ -43,6 +53,8 @@ class BrokerLoop {
   // kills every managed process, publishes SERVER_SHUTDOWN, returns.
   void run();
 
+  int ssh_worker_count() const { return config_.ssh.workers; }
+  const workers::SshSettings& ssh_settings() const { return config_.ssh; }
   const std::string& control_endpoint() const { return control_endpoint_; }
   const std::string& events_endpoint() const { return events_endpoint_; }
 
@@ -88,7 +100,7 @@ class BrokerLoop {
 
   // ---- Launching and killing through workers
   void try_next_host(const std::string& uuid);
-  std::string worker_for_host(const std::string& host) const;
+  HostRoute route(const std::string& allowed_host, const dunedaq::druncschema::ProcessMetadata& metadata) const;
   void send_kills(const std::vector<ProcessRecord*>& records);
   void send_to_worker(const std::string& worker, const drunc_zmq::internal::WorkerCommand& command);
 

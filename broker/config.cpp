@@ -15,12 +15,34 @@ namespace {
 
 using nlohmann::json;
 
+// Reads the settings of one JSON object; prefix names nested objects ("ssh.") in errors.
 class Reader {
  public:
-  Reader(const json& document, std::string source) : document_(document), source_(std::move(source)) {}
+  Reader(const json& document, std::string source, std::string prefix = "")
+      : document_(document), source_(std::move(source)), prefix_(std::move(prefix)) {}
 
   [[noreturn]] void fail(const std::string& key, const std::string& message) const {
-    throw ConfigError(source_ + ": setting \"" + key + "\": " + message);
+    throw ConfigError(source_ + ": setting \"" + prefix_ + key + "\": " + message);
+  }
+
+  void only(const std::vector<std::string>& known) const {
+    if (!document_.is_object()) throw ConfigError(source_ + ": setting \"" + prefix_ + "\" must be an object");
+    for (const auto& [key, value] : document_.items())
+      if (std::find(known.begin(), known.end(), key) == known.end())
+        throw ConfigError(source_ + ": unknown setting \"" + prefix_ + key + "\"");
+  }
+
+  void boolean(const std::string& key, bool& target) const {
+    const json* value = find(key);
+    if (!value) return;
+    if (!value->is_boolean()) fail(key, "must be true or false");
+    target = value->get<bool>();
+  }
+
+  std::chrono::milliseconds seconds(const std::string& key, std::chrono::milliseconds fallback, double min,
+                                    double max) const {
+    const double value = number(key, fallback.count() / 1000.0, min, max);
+    return std::chrono::milliseconds(static_cast<std::int64_t>(value * 1000.0 + 0.5));
   }
 
   const json* find(const std::string& key) const {
@@ -77,12 +99,60 @@ class Reader {
 
   const json& document_;
   std::string source_;
+  std::string prefix_;
 };
+
+// "~/x" -> "$HOME/x"
+std::string expand_home(const std::string& path) {
+  if (path.rfind("~/", 0) != 0) return path;
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "") + path.substr(1);
+}
+
+const std::vector<std::string> kSshKeys = {"workers",          "user",           "port",
+                                           "key_files",        "use_agent",      "known_hosts_files",
+                                           "accepted_hosts_file", "host_key_policy", "connect_timeout_s",
+                                           "keepalive_interval_s", "idle_close_s", "max_parallel_handshakes_per_host"};
+
+workers::SshSettings parse_ssh(const json& object, const std::string& source) {
+  Reader read(object, source, "ssh.");
+  read.only(kSshKeys);
+  workers::SshSettings ssh;
+  ssh.workers = static_cast<int>(read.integer("workers", ssh.workers, 1, 64));
+  read.string("user", ssh.default_user, true);
+  ssh.default_port = static_cast<int>(read.integer("port", ssh.default_port, 1, 65535));
+  ssh.key_files = {"~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"};
+  read.strings("key_files", ssh.key_files);
+  read.boolean("use_agent", ssh.use_agent);
+  ssh.known_hosts_files = {"~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts"};
+  read.strings("known_hosts_files", ssh.known_hosts_files);
+  ssh.accepted_hosts_file = "~/.local/state/drunc-zmq/known_hosts";
+  read.string("accepted_hosts_file", ssh.accepted_hosts_file, false);
+  std::string policy = "accept-new";
+  read.string("host_key_policy", policy, false);
+  if (policy == "strict")
+    ssh.host_key_policy = workers::HostKeyPolicy::strict;
+  else if (policy == "accept-new")
+    ssh.host_key_policy = workers::HostKeyPolicy::accept_new;
+  else if (policy == "off")
+    ssh.host_key_policy = workers::HostKeyPolicy::off;
+  else
+    read.fail("host_key_policy", "must be strict, accept-new or off");
+  ssh.connect_timeout = read.seconds("connect_timeout_s", ssh.connect_timeout, 0.1, 600);
+  ssh.keepalive_interval = read.seconds("keepalive_interval_s", ssh.keepalive_interval, 1, 3600);
+  ssh.idle_close = read.seconds("idle_close_s", ssh.idle_close, 0, 86400);
+  ssh.max_parallel_handshakes_per_host =
+      static_cast<int>(read.integer("max_parallel_handshakes_per_host", ssh.max_parallel_handshakes_per_host, 1, 100));
+  for (auto& path : ssh.key_files) path = expand_home(path);
+  for (auto& path : ssh.known_hosts_files) path = expand_home(path);
+  ssh.accepted_hosts_file = expand_home(ssh.accepted_hosts_file);
+  return ssh;
+}
 
 const std::vector<std::string> kKnownKeys = {
     "name",          "session",        "control_endpoint",       "events_endpoint", "events_advertised_endpoint",
     "kill_timeout_s", "log_ring_lines", "max_message_bytes",      "events_high_water_mark",
-    "local_hosts",   "log_level"};
+    "local_hosts",   "log_level",      "hosts",                  "ssh"};
 
 const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
 
@@ -122,6 +192,20 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   read.string("log_level", config.log_level, false);
   if (std::find(kLogLevels.begin(), kLogLevels.end(), config.log_level) == kLogLevels.end())
     read.fail("log_level", "must be one of trace, debug, info, warn, error, critical, off");
+
+  if (const json* ssh = read.find("ssh")) config.ssh = parse_ssh(*ssh, source);
+  else config.ssh = parse_ssh(json::object(), source);
+  if (const json* hosts = read.find("hosts")) {
+    if (!hosts->is_object()) read.fail("hosts", "must be an object of host name -> {port, user}");
+    for (const auto& [name, value] : hosts->items()) {
+      Reader host(value, source, "hosts." + name + ".");
+      host.only({"port", "user"});
+      Config::Host entry;
+      entry.port = static_cast<int>(host.integer("port", 0, 1, 65535));
+      host.string("user", entry.user, true);
+      config.hosts[name] = entry;
+    }
+  }
 
   char hostname[256] = {};
   if (::gethostname(hostname, sizeof hostname - 1) == 0 && hostname[0] != '\0' &&

@@ -5,7 +5,10 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <map>
 #include <vector>
+
+#include "ssh/ssh_settings.hpp"
 
 namespace drunc::broker {
 
@@ -27,6 +30,14 @@ struct Config {
   int events_high_water_mark = 100000;              // PUB messages queued per subscriber before dropping
   std::vector<std::string> local_hosts = {"localhost", "127.0.0.1", "::1"};  // plus this machine's hostname
   std::string log_level = "info";                   // spdlog level of the broker's own log
+
+  // Per-host overrides of the SSH login ("hosts": {"name": {"port": 2222, "user": "daq"}}).
+  struct Host {
+    int port = 0;      // 0: ssh.port
+    std::string user;  // empty: ProcessMetadata.user, then ssh.user
+  };
+  std::map<std::string, Host> hosts;
+  workers::SshSettings ssh;
 };
 
 // The default configuration: config/broker.json, embedded at build time.

@@ -12,6 +12,7 @@ std::string_view state_name(ProcessState state) {
     case ProcessState::stopping: return "stopping";
     case ProcessState::exited: return "exited";
     case ProcessState::killed: return "killed";
+    case ProcessState::lost: return "lost";
   }
   return "unknown";
 }
@@ -44,10 +45,10 @@ void ProcessRecord::on_kill_sent() {
   state = ProcessState::stopping;
 }
 
-std::string_view ProcessRecord::on_exited(std::int32_t code) {
+std::string_view ProcessRecord::on_exited(std::int32_t code, bool lost) {
   if (!is_alive(state)) throw std::logic_error("exit reported for a process that is not alive");
   return_code = code;
-  state = state == ProcessState::stopping ? ProcessState::killed : ProcessState::exited;
+  state = lost ? ProcessState::lost : state == ProcessState::stopping ? ProcessState::killed : ProcessState::exited;
   return state_name(state);
 }
 

@@ -5,8 +5,9 @@
 //
 //   (boot answered Started) --booted--> running --kill sent--> stopping
 //   running  --exited-->  exited        stopping --exited--> killed
-//   exited | killed  --restarted (generation + 1)--> running
-//   exited | killed  --flushed--> (removed)
+//   running | stopping  --lost-->  lost   (its worker lost track of it: SSH connection dropped)
+//   exited | killed | lost  --restarted (generation + 1)--> running
+//   exited | killed | lost  --flushed--> (removed)
 //
 // A process that is still being started is not in the registry: it enters it
 // when its worker reports Started, so nothing is ever half-registered.
@@ -26,7 +27,7 @@
 
 namespace drunc::broker {
 
-enum class ProcessState { running, stopping, exited, killed };
+enum class ProcessState { running, stopping, exited, killed, lost };
 
 std::string_view state_name(ProcessState state);
 inline bool is_alive(ProcessState state) { return state == ProcessState::running || state == ProcessState::stopping; }
@@ -66,7 +67,8 @@ struct ProcessRecord {
 
   // Transitions; each returns the event name to publish.
   void on_kill_sent();                                // running -> stopping (not published)
-  std::string_view on_exited(std::int32_t code);      // running -> exited, stopping -> killed
+  // running -> exited, stopping -> killed; either -> lost when lost is set.
+  std::string_view on_exited(std::int32_t code, bool lost = false);
   std::string_view on_restarted(std::uint32_t generation, std::int64_t pid, const std::string& host);
 };
 

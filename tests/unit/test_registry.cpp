@@ -111,3 +111,12 @@ TEST_CASE("the log ring keeps the last lines, oldest first") {
   CHECK(ring.last(100).size() == 3);
   CHECK(*ring.last(100).front() == "3");
 }
+
+TEST_CASE("a process whose worker lost track of it is lost, DEAD, and can be restarted") {
+  Registry registry(10);
+  auto& record = registry.add_booted("u1", boot_request("a"), "far", "ssh-0", 1);
+  CHECK(record.on_exited(-1, true) == "lost");
+  CHECK(record.state == ProcessState::lost);
+  CHECK(record.instance().status_code() == pm::ProcessInstance::DEAD);
+  CHECK(record.on_restarted(2, 7, "far") == "restarted");
+}

@@ -1,0 +1,108 @@
+#include "host_keys.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+
+#include "libssh2_handles.hpp"
+
+namespace drunc::workers::ssh {
+namespace {
+
+std::string base64_unpadded(const unsigned char* bytes, std::size_t size) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < size; i += 3) {
+    const unsigned value = (bytes[i] << 16) | (i + 1 < size ? bytes[i + 1] << 8 : 0) | (i + 2 < size ? bytes[i + 2] : 0);
+    out += kAlphabet[(value >> 18) & 63];
+    out += kAlphabet[(value >> 12) & 63];
+    if (i + 1 < size) out += kAlphabet[(value >> 6) & 63];
+    if (i + 2 < size) out += kAlphabet[value & 63];
+  }
+  return out;
+}
+
+int known_host_key_type(int host_key_type) {
+  switch (host_key_type) {
+    case LIBSSH2_HOSTKEY_TYPE_RSA: return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
+    case LIBSSH2_HOSTKEY_TYPE_DSS: return LIBSSH2_KNOWNHOST_KEY_SSHDSS;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256: return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384: return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
+    case LIBSSH2_HOSTKEY_TYPE_ED25519: return LIBSSH2_KNOWNHOST_KEY_ED25519;
+    default: return LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
+  }
+}
+
+std::string host_spec(const std::string& host, int port) {
+  return port == 22 ? host : "[" + host + "]:" + std::to_string(port);
+}
+
+}  // namespace
+
+std::string host_key_fingerprint(LIBSSH2_SESSION* session) {
+  const char* hash = libssh2_hostkey_hash(session, LIBSSH2_HOSTKEY_HASH_SHA256);
+  if (!hash) return "SHA256:?";
+  return "SHA256:" + base64_unpadded(reinterpret_cast<const unsigned char*>(hash), 32);
+}
+
+std::string check_host_key(LIBSSH2_SESSION* session, const SshSettings& settings, const std::string& host, int port) {
+  const std::string where = host_spec(host, port);
+  if (settings.host_key_policy == HostKeyPolicy::off) {
+    spdlog::warn("host key of {} not checked (host_key_policy off): {}", where, host_key_fingerprint(session));
+    return {};
+  }
+  std::size_t key_length = 0;
+  int key_type = 0;
+  const char* key = libssh2_session_hostkey(session, &key_length, &key_type);
+  if (!key) return "host " + where + " offered no host key";
+
+  KnownHosts known(libssh2_knownhost_init(session));
+  if (!known) return "cannot check the host key of " + where + ": " + last_error(session);
+  std::vector<std::string> files = settings.known_hosts_files;
+  if (settings.host_key_policy == HostKeyPolicy::accept_new) files.push_back(settings.accepted_hosts_file);
+  for (const auto& file : files)
+    if (std::filesystem::exists(file))
+      libssh2_knownhost_readfile(known.get(), file.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+
+  const int type_mask =
+      LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | known_host_key_type(key_type);
+  libssh2_knownhost* found = nullptr;
+  const int result = libssh2_knownhost_checkp(known.get(), host.c_str(), port, key, key_length, type_mask, &found);
+  const std::string fingerprint = host_key_fingerprint(session);
+  switch (result) {
+    case LIBSSH2_KNOWNHOST_CHECK_MATCH: return {};
+    case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
+      return "host key of " + where + " has CHANGED: it offered " + fingerprint +
+             ", which does not match known_hosts; refusing to connect (a changed key can mean an attack)";
+    case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
+      if (settings.host_key_policy == HostKeyPolicy::strict)
+        return "host " + where + " is not in known_hosts (its key is " + fingerprint +
+               "); host_key_policy is strict";
+      break;
+    default: return "cannot check the host key of " + where + ": " + last_error(session);
+  }
+
+  // accept-new: record the key in the broker's own file, then accept it.
+  libssh2_knownhost* added = nullptr;
+  const std::string spec = host_spec(host, port);
+  if (libssh2_knownhost_addc(known.get(), spec.c_str(), nullptr, key, key_length, "added by drunc-zmq", 18,
+                             type_mask, &added) != 0)
+    return "cannot record the host key of " + where + ": " + last_error(session);
+  char line[8192];
+  std::size_t line_length = 0;
+  if (libssh2_knownhost_writeline(known.get(), added, line, sizeof line, &line_length,
+                                  LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0)
+    return "cannot record the host key of " + where + ": " + last_error(session);
+  std::error_code ignored;
+  std::filesystem::create_directories(std::filesystem::path(settings.accepted_hosts_file).parent_path(), ignored);
+  std::ofstream file(settings.accepted_hosts_file, std::ios::app);
+  file.write(line, static_cast<std::streamsize>(line_length));
+  if (!file) return "cannot write " + settings.accepted_hosts_file + " to record the host key of " + where;
+  spdlog::info("accepted the new host key of {} ({}), recorded in {}", where, fingerprint,
+               settings.accepted_hosts_file);
+  return {};
+}
+
+}  // namespace drunc::workers::ssh

@@ -1,0 +1,43 @@
+#include "remote_command.hpp"
+
+#include "launch_script.hpp"
+
+namespace drunc::workers {
+namespace {
+
+// $1 is the launch script. Job control (set -m) puts it in a process group of
+// its own and, unlike a plain background job, does not make it ignore SIGINT
+// and SIGQUIT. fd 3 keeps the channel's stdin for the watcher (background jobs
+// otherwise read /dev/null); the script itself does not get it. Job-control
+// chatter ("[1]+ Done") would land on stderr, hence stderr is closed after the pid.
+constexpr const char* kWrapper = R"wrapper(exec 3<&0 </dev/null
+set -m
+bash --noprofile --norc -c "$1" 3<&- &
+group=$!
+printf 'DRUNC-PID %d\n' "$group" >&2
+exec 2>/dev/null
+(
+  while read -r signal <&3; do
+    case $signal in QUIT|KILL|TERM|INT|HUP) kill -s "$signal" -- "-$group" 2>/dev/null ;; esac
+  done
+  kill -s KILL -- "-$group" 2>/dev/null
+) &
+watcher=$!
+wait "$group"
+status=$?
+for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40; do
+  kill -0 -- "-$group" 2>/dev/null || break
+  sleep 0.05
+done
+kill -s KILL -- "-$group" 2>/dev/null
+kill "$watcher" 2>/dev/null
+exit "$status"
+)wrapper";
+
+}  // namespace
+
+std::string remote_command(const std::string& launch_script) {
+  return "exec bash --noprofile --norc -c " + shell_quote(kWrapper) + " drunc-pm " + shell_quote(launch_script);
+}
+
+}  // namespace drunc::workers

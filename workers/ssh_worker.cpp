@@ -1,0 +1,730 @@
+#include "ssh_worker.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <list>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+#include "drunc_zmq/internal.pb.h"
+#include "line_splitter.hpp"
+#include "ssh/host_keys.hpp"
+#include "ssh/libssh2_handles.hpp"
+#include "ssh/remote_command.hpp"
+
+namespace drunc::workers {
+namespace {
+
+namespace pb = drunc_zmq::internal;
+using Clock = std::chrono::steady_clock;
+
+struct Endpoint {
+  std::string user;
+  std::string host;
+  int port = 22;
+  std::string text() const { return user + "@" + host + ":" + std::to_string(port); }
+  bool operator==(const Endpoint&) const = default;
+};
+
+struct Connection;
+
+// One process in one channel.
+struct RemoteProcess {
+  enum class Phase { waiting, opening, executing, running, closing };
+
+  std::string uuid;
+  std::uint32_t generation = 0;
+  Endpoint endpoint;
+  std::string command;
+  Connection* connection = nullptr;  // null while waiting for one with room
+  ssh::Channel channel;
+  Phase phase = Phase::waiting;
+  LineSplitter output;
+  LineSplitter errors;
+  std::vector<std::string> early_output;  // lines read before the pid: sent after Started
+  std::string error_text;                 // stderr before the pid, for a StartFailed reason
+  std::int64_t pid = 0;                   // > 0 once Started was reported
+  std::string to_write;                   // signal words for the remote watcher
+  std::optional<Clock::time_point> sigkill_at;
+};
+
+struct Connection {
+  enum class Phase { connecting, handshaking, authenticating, ready };
+
+  Endpoint endpoint;
+  int fd = -1;
+  ssh::Session session;
+  Phase phase = Phase::connecting;
+  Clock::time_point deadline;  // of connecting, handshaking and authenticating
+  std::size_t next_key = 0;    // index in key_files of the key to try next
+  bool full = false;           // the server refused a channel (MaxSessions)
+  std::vector<RemoteProcess*> processes;
+  Clock::time_point idle_since;
+  Clock::time_point next_keepalive;
+  std::uint32_t watched = 0;   // epoll events registered
+  bool closed = false;         // failed or idle: to be removed
+};
+
+std::string errno_text(int error) { return std::strerror(error); }
+
+int signal_number(const std::string& name) {
+  for (int number = 1; number < 65; ++number) {
+    const char* abbreviation = ::sigabbrev_np(number);
+    if (abbreviation && name == abbreviation) return number;
+  }
+  return 0;
+}
+
+class Loop {
+ public:
+  Loop(zmq::socket_t& socket, int stop_fd, const SshSettings& settings);
+  ~Loop();
+  void run();
+
+ private:
+  // Commands from the broker
+  void drain_commands();
+  void launch(const pb::Launch& launch);
+  void kill(const pb::Kill& kill);
+
+  // Connections
+  void assign(RemoteProcess& process);
+  Connection* open_connection(const Endpoint& endpoint, std::string& error);
+  void pump(Connection& connection);
+  bool advance_setup(Connection& connection);
+  void fail_connection(Connection& connection, const std::string& reason);
+  void watch(Connection& connection);
+  void remove_closed_connections();
+  int handshakes_in_progress(const Endpoint& endpoint) const;
+
+  // Processes
+  void advance(Connection& connection, RemoteProcess& process);
+  void read_channel(Connection& connection, RemoteProcess& process);
+  void finish(RemoteProcess& process, const pb::Exited& exited);
+  void start_failed(RemoteProcess& process, const std::string& reason);
+  void detach(RemoteProcess& process);
+  void forget(RemoteProcess& process);
+
+  // Timers
+  int milliseconds_to_next_timer() const;
+  void fire_timers();
+
+  void send(pb::WorkerReport& report, const RemoteProcess& process);
+
+  zmq::socket_t& socket_;
+  int stop_fd_;
+  const SshSettings& settings_;
+  int epoll_fd_;
+  int socket_fd_;
+  bool stopping_ = false;
+  std::unordered_map<std::string, std::unique_ptr<RemoteProcess>> processes_;  // by uuid
+  std::list<std::unique_ptr<Connection>> connections_;
+  std::unordered_map<int, Connection*> connection_of_fd_;
+  std::deque<RemoteProcess*> waiting_;  // for a connection with room (handshake limit reached)
+};
+
+Loop::Loop(zmq::socket_t& socket, int stop_fd, const SshSettings& settings)
+    : socket_(socket), stop_fd_(stop_fd), settings_(settings), epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)) {
+  if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+  socket_fd_ = socket_.get(zmq::sockopt::fd);
+  for (int fd : {socket_fd_, stop_fd_}) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.fd = fd;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event);
+  }
+}
+
+Loop::~Loop() {
+  processes_.clear();  // channels first: they belong to the sessions
+  for (auto& connection : connections_) {
+    connection->session.reset();
+    if (connection->fd >= 0) ::close(connection->fd);
+  }
+  ::close(epoll_fd_);
+}
+
+void Loop::run() {
+  std::array<epoll_event, 64> events;
+  while (!stopping_) {
+    drain_commands();
+    const int n = ::epoll_wait(epoll_fd_, events.data(), events.size(), milliseconds_to_next_timer());
+    if (n < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "epoll_wait");
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == stop_fd_) stopping_ = true;
+      auto found = connection_of_fd_.find(fd);
+      if (found != connection_of_fd_.end() && !found->second->closed) pump(*found->second);
+    }
+    fire_timers();
+    remove_closed_connections();
+  }
+}
+
+// ---- Commands from the broker ------------------------------------------------
+
+void Loop::drain_commands() {
+  while (socket_.get(zmq::sockopt::events) & ZMQ_POLLIN) {
+    zmq::message_t message;
+    if (!socket_.recv(message, zmq::recv_flags::dontwait)) return;
+    pb::WorkerCommand command;
+    if (!command.ParseFromArray(message.data(), static_cast<int>(message.size()))) {
+      spdlog::error("ssh worker: unparseable command from the broker ({} bytes)", message.size());
+      continue;
+    }
+    if (command.has_launch()) launch(command.launch());
+    if (command.has_kill()) kill(command.kill());
+  }
+  remove_closed_connections();
+}
+
+void Loop::launch(const pb::Launch& launch) {
+  if (processes_.contains(launch.uuid())) {
+    pb::WorkerReport report;
+    report.set_uuid(launch.uuid());
+    report.set_generation(launch.generation());
+    report.mutable_start_failed()->set_reason("a process with this uuid is still running");
+    socket_.send(zmq::buffer(report.SerializeAsString()), zmq::send_flags::none);
+    return;
+  }
+  auto process = std::make_unique<RemoteProcess>();
+  process->uuid = launch.uuid();
+  process->generation = launch.generation();
+  process->endpoint = {launch.user(), launch.host(), static_cast<int>(launch.port())};
+  process->command = remote_command(launch.script());
+  RemoteProcess& added = *process;
+  processes_.emplace(launch.uuid(), std::move(process));
+  assign(added);
+}
+
+void Loop::kill(const pb::Kill& kill) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(kill.timeout_ms());
+  std::vector<Connection*> touched;
+  for (const auto& target : kill.targets()) {
+    auto found = processes_.find(target.uuid());
+    if (found == processes_.end() || found->second->generation != target.generation()) continue;
+    RemoteProcess& process = *found->second;
+    if (process.phase != RemoteProcess::Phase::running) continue;
+    process.to_write += "QUIT\n";
+    process.sigkill_at = deadline;
+    touched.push_back(process.connection);
+  }
+  for (auto* connection : touched)
+    if (!connection->closed) pump(*connection);
+}
+
+// ---- Connections ---------------------------------------------------------------
+
+// Puts a process on a connection to its endpoint with room for one more
+// channel, opening one if needed (within the handshake limit), or queues it.
+void Loop::assign(RemoteProcess& process) {
+  for (auto& connection : connections_) {
+    if (connection->closed || connection->full || !(connection->endpoint == process.endpoint)) continue;
+    process.connection = connection.get();
+    connection->processes.push_back(&process);
+    if (connection->phase == Connection::Phase::ready) pump(*connection);
+    return;
+  }
+  if (handshakes_in_progress(process.endpoint) >= settings_.max_parallel_handshakes_per_host) {
+    waiting_.push_back(&process);
+    return;
+  }
+  std::string error;
+  Connection* connection = open_connection(process.endpoint, error);
+  if (!connection) {
+    start_failed(process, error);
+    return;
+  }
+  process.connection = connection;
+  connection->processes.push_back(&process);
+  pump(*connection);
+}
+
+int Loop::handshakes_in_progress(const Endpoint& endpoint) const {
+  int count = 0;
+  for (const auto& connection : connections_)
+    if (!connection->closed && connection->phase != Connection::Phase::ready &&
+        connection->endpoint.host == endpoint.host && connection->endpoint.port == endpoint.port)
+      ++count;
+  return count;
+}
+
+Connection* Loop::open_connection(const Endpoint& endpoint, std::string& error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* addresses = nullptr;
+  // Blocking name resolution: fast for addresses and /etc/hosts names.
+  const int resolved = ::getaddrinfo(endpoint.host.c_str(), std::to_string(endpoint.port).c_str(), &hints, &addresses);
+  if (resolved != 0) {
+    error = "cannot resolve " + endpoint.host + ": " + ::gai_strerror(resolved);
+    return nullptr;
+  }
+  const int fd = ::socket(addresses->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = "socket: " + errno_text(errno);
+    ::freeaddrinfo(addresses);
+    return nullptr;
+  }
+  // Dead peers are noticed by TCP itself within a few keepalive intervals.
+  const int on = 1;
+  const int idle = std::max(1, static_cast<int>(settings_.keepalive_interval.count() / 1000));
+  const int count = 3;
+  const unsigned timeout_ms = static_cast<unsigned>(settings_.keepalive_interval.count()) * 3;
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms, sizeof timeout_ms);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  const int connected = ::connect(fd, addresses->ai_addr, addresses->ai_addrlen);
+  const int connect_error = errno;
+  ::freeaddrinfo(addresses);
+  if (connected != 0 && connect_error != EINPROGRESS) {
+    error = "cannot connect to " + endpoint.host + ":" + std::to_string(endpoint.port) + ": " +
+            errno_text(connect_error);
+    ::close(fd);
+    return nullptr;
+  }
+
+  auto connection = std::make_unique<Connection>();
+  connection->endpoint = endpoint;
+  connection->fd = fd;
+  connection->session.reset(libssh2_session_init());
+  if (!connection->session) {
+    error = "libssh2_session_init failed";
+    ::close(fd);
+    return nullptr;
+  }
+  libssh2_session_set_blocking(connection->session.get(), 0);
+  connection->deadline = Clock::now() + settings_.connect_timeout;
+  Connection& added = *connection;
+  connections_.push_back(std::move(connection));
+  connection_of_fd_[fd] = &added;
+  watch(added);
+  return &added;
+}
+
+void Loop::pump(Connection& connection) {
+  if (connection.closed) return;
+  if (connection.phase != Connection::Phase::ready && !advance_setup(connection)) {
+    if (!connection.closed) watch(connection);
+    return;
+  }
+  // Every channel is tried: libssh2 may already hold data read for any of them.
+  const auto processes = connection.processes;
+  for (auto* process : processes) {
+    if (connection.closed) return;
+    advance(connection, *process);
+  }
+  if (!connection.closed) watch(connection);
+}
+
+// Connecting, handshake, host key, authentication. True once ready.
+bool Loop::advance_setup(Connection& connection) {
+  LIBSSH2_SESSION* session = connection.session.get();
+  const std::string where = connection.endpoint.host + ":" + std::to_string(connection.endpoint.port);
+  if (connection.phase == Connection::Phase::connecting) {
+    int error = 0;
+    socklen_t length = sizeof error;
+    ::getsockopt(connection.fd, SOL_SOCKET, SO_ERROR, &error, &length);
+    if (error != 0) {
+      fail_connection(connection, "cannot connect to " + where + ": " + errno_text(error));
+      return false;
+    }
+    sockaddr_storage peer{};
+    socklen_t peer_length = sizeof peer;
+    if (::getpeername(connection.fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0) return false;
+    connection.phase = Connection::Phase::handshaking;
+  }
+  if (connection.phase == Connection::Phase::handshaking) {
+    const int rc = libssh2_session_handshake(session, connection.fd);
+    if (rc == LIBSSH2_ERROR_EAGAIN) return false;
+    if (rc != 0) {
+      fail_connection(connection, "SSH handshake with " + where + " failed: " + ssh::last_error(session));
+      return false;
+    }
+    const std::string refused = ssh::check_host_key(session, settings_, connection.endpoint.host, connection.endpoint.port);
+    if (!refused.empty()) {
+      fail_connection(connection, refused);
+      return false;
+    }
+    connection.phase = Connection::Phase::authenticating;
+  }
+  if (connection.phase == Connection::Phase::authenticating) {
+    const auto& user = connection.endpoint.user;
+    while (connection.next_key < settings_.key_files.size()) {
+      const auto& key = settings_.key_files[connection.next_key];
+      if (!std::filesystem::exists(key)) {
+        ++connection.next_key;
+        continue;
+      }
+      const int rc = libssh2_userauth_publickey_fromfile_ex(session, user.c_str(), static_cast<unsigned>(user.size()),
+                                                            nullptr, key.c_str(), nullptr);
+      if (rc == LIBSSH2_ERROR_EAGAIN) return false;
+      if (rc == 0) break;
+      ++connection.next_key;
+    }
+    if (!libssh2_userauth_authenticated(session)) {
+      fail_connection(connection, "authentication as " + user + " on " + where + " failed with every key file (" +
+                                      ssh::last_error(session) + ")");
+      return false;
+    }
+    connection.phase = Connection::Phase::ready;
+    libssh2_keepalive_config(session, 1, static_cast<unsigned>(std::max<long>(1, settings_.keepalive_interval.count() / 1000)));
+    connection.next_keepalive = Clock::now() + settings_.keepalive_interval;
+    connection.idle_since = Clock::now();
+    spdlog::debug("ssh: connected to {}", connection.endpoint.text());
+  }
+  return true;
+}
+
+void Loop::fail_connection(Connection& connection, const std::string& reason) {
+  if (connection.closed) return;
+  connection.closed = true;
+  spdlog::warn("ssh: connection to {} failed: {}", connection.endpoint.text(), reason);
+  const auto processes = connection.processes;
+  for (auto* process : processes) {
+    if (process->pid > 0) {
+      pb::Exited exited;
+      exited.set_return_code(-1);
+      exited.set_lost(true);
+      exited.set_reason("lost: the connection to " + connection.endpoint.host + " failed: " + reason);
+      finish(*process, exited);
+    } else {
+      start_failed(*process, reason);
+    }
+  }
+  connection.processes.clear();
+}
+
+void Loop::watch(Connection& connection) {
+  std::uint32_t wanted = EPOLLIN;
+  if (connection.phase == Connection::Phase::connecting ||
+      (libssh2_session_block_directions(connection.session.get()) & LIBSSH2_SESSION_BLOCK_OUTBOUND))
+    wanted |= EPOLLOUT;
+  if (wanted == connection.watched) return;
+  epoll_event event{};
+  event.events = wanted;
+  event.data.fd = connection.fd;
+  ::epoll_ctl(epoll_fd_, connection.watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, connection.fd, &event);
+  connection.watched = wanted;
+}
+
+void Loop::remove_closed_connections() {
+  bool removed = false;
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    Connection& connection = **it;
+    if (!connection.closed) {
+      ++it;
+      continue;
+    }
+    for (auto* process : connection.processes) process->connection = nullptr;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, connection.fd, nullptr);
+    connection_of_fd_.erase(connection.fd);
+    connection.session.reset();
+    ::close(connection.fd);
+    it = connections_.erase(it);
+    removed = true;
+  }
+  if (!removed) return;
+  // Room for handshakes may have freed up.
+  std::deque<RemoteProcess*> waiting;
+  waiting.swap(waiting_);
+  for (auto* process : waiting) assign(*process);
+}
+
+// ---- Processes ------------------------------------------------------------------
+
+void Loop::advance(Connection& connection, RemoteProcess& process) {
+  LIBSSH2_SESSION* session = connection.session.get();
+  if (process.phase == RemoteProcess::Phase::waiting) process.phase = RemoteProcess::Phase::opening;
+  if (process.phase == RemoteProcess::Phase::opening) {
+    LIBSSH2_CHANNEL* channel = libssh2_channel_open_session(session);
+    if (!channel) {
+      const int error = libssh2_session_last_errno(session);
+      if (error == LIBSSH2_ERROR_EAGAIN) return;
+      if (error == LIBSSH2_ERROR_CHANNEL_FAILURE) {
+        // MaxSessions reached: this connection is full; another one takes the process.
+        connection.full = true;
+        detach(process);
+        process.phase = RemoteProcess::Phase::waiting;
+        assign(process);
+        return;
+      }
+      const std::string reason = "cannot open a channel to " + connection.endpoint.host + ": " + ssh::last_error(session);
+      if (error == LIBSSH2_ERROR_SOCKET_SEND || error == LIBSSH2_ERROR_SOCKET_RECV ||
+          error == LIBSSH2_ERROR_SOCKET_DISCONNECT || error == LIBSSH2_ERROR_SOCKET_TIMEOUT)
+        fail_connection(connection, reason);
+      else
+        start_failed(process, reason);
+      return;
+    }
+    process.channel.reset(channel);
+    process.phase = RemoteProcess::Phase::executing;
+  }
+  if (process.phase == RemoteProcess::Phase::executing) {
+    const int rc = libssh2_channel_exec(process.channel.get(), process.command.c_str());
+    if (rc == LIBSSH2_ERROR_EAGAIN) return;
+    if (rc != 0) {
+      start_failed(process, "cannot start the command on " + connection.endpoint.host + ": " + ssh::last_error(session));
+      return;
+    }
+    process.phase = RemoteProcess::Phase::running;
+  }
+  if (process.phase == RemoteProcess::Phase::running) {
+    while (!process.to_write.empty()) {
+      const ssize_t written = libssh2_channel_write(process.channel.get(), process.to_write.data(), process.to_write.size());
+      if (written == LIBSSH2_ERROR_EAGAIN) break;
+      if (written < 0) {
+        fail_connection(connection, "cannot write to the channel: " + ssh::last_error(session));
+        return;
+      }
+      process.to_write.erase(0, static_cast<std::size_t>(written));
+    }
+    read_channel(connection, process);
+    if (connection.closed || process.phase != RemoteProcess::Phase::running) return;
+    if (libssh2_channel_eof(process.channel.get())) process.phase = RemoteProcess::Phase::closing;
+  }
+  if (process.phase == RemoteProcess::Phase::closing) {
+    int rc = libssh2_channel_close(process.channel.get());
+    if (rc == 0) rc = libssh2_channel_wait_closed(process.channel.get());
+    if (rc == LIBSSH2_ERROR_EAGAIN) return;
+    pb::Exited exited;
+    char* signal_name = nullptr;
+    std::size_t signal_length = 0;
+    libssh2_channel_get_exit_signal(process.channel.get(), &signal_name, &signal_length, nullptr, nullptr, nullptr,
+                                    nullptr);
+    if (signal_name) {
+      const std::string name(signal_name, signal_length);
+      libssh2_free(session, signal_name);
+      exited.set_return_code(128 + signal_number(name));
+      exited.set_reason("ended by signal " + name);
+    } else {
+      const int status = libssh2_channel_get_exit_status(process.channel.get());
+      exited.set_return_code(status);
+      exited.set_reason("exited with status " + std::to_string(status));
+    }
+    std::vector<std::string> last;
+    process.output.finish(last);
+    if (process.pid > 0 && !last.empty()) {
+      pb::WorkerReport report;
+      for (auto& line : last) report.mutable_output()->add_lines(std::move(line));
+      send(report, process);
+    }
+    if (process.pid > 0) {
+      finish(process, exited);
+    } else {
+      std::vector<std::string> errors;
+      process.errors.finish(errors);
+      for (const auto& line : errors) process.error_text += (process.error_text.empty() ? "" : " ") + line;
+      start_failed(process, "the command ended before starting (" + exited.reason() + ")" +
+                                (process.error_text.empty() ? "" : ": " + process.error_text));
+    }
+  }
+}
+
+void Loop::read_channel(Connection& connection, RemoteProcess& process) {
+  static thread_local std::array<char, 32 * 1024> buffer;
+  LIBSSH2_CHANNEL* channel = process.channel.get();
+  // stderr first: it carries the pid line, which must precede any output.
+  while (true) {
+    const ssize_t n = libssh2_channel_read_stderr(channel, buffer.data(), buffer.size());
+    if (n == LIBSSH2_ERROR_EAGAIN || n == 0) break;
+    if (n < 0) {
+      fail_connection(connection, "cannot read from the channel: " + ssh::last_error(connection.session.get()));
+      return;
+    }
+    std::vector<std::string> lines;
+    process.errors.feed({buffer.data(), static_cast<std::size_t>(n)}, lines);
+    pb::WorkerReport report;
+    for (auto& line : lines) {
+      if (process.pid == 0 && line.rfind(kRemotePidPrefix, 0) == 0) {
+        process.pid = std::strtoll(line.c_str() + kRemotePidPrefix.size(), nullptr, 10);
+        pb::WorkerReport started;
+        started.mutable_started()->set_pid(process.pid);
+        send(started, process);
+        if (!process.early_output.empty()) {
+          pb::WorkerReport early;
+          for (auto& text : process.early_output) early.mutable_output()->add_lines(std::move(text));
+          process.early_output.clear();
+          send(early, process);
+        }
+      } else if (process.pid == 0) {
+        process.error_text += (process.error_text.empty() ? "" : " ") + line;
+      } else {
+        report.mutable_output()->add_lines(std::move(line));
+      }
+    }
+    if (report.has_output()) send(report, process);
+  }
+  // stdout, a bounded amount per turn so that one busy process cannot starve the others.
+  for (int reads = 0; reads < 8; ++reads) {
+    const ssize_t n = libssh2_channel_read(channel, buffer.data(), buffer.size());
+    if (n == LIBSSH2_ERROR_EAGAIN || n == 0) break;
+    if (n < 0) {
+      fail_connection(connection, "cannot read from the channel: " + ssh::last_error(connection.session.get()));
+      return;
+    }
+    std::vector<std::string> lines;
+    process.output.feed({buffer.data(), static_cast<std::size_t>(n)}, lines);
+    if (lines.empty()) continue;
+    if (process.pid == 0) {
+      for (auto& line : lines) process.early_output.push_back(std::move(line));
+      continue;
+    }
+    pb::WorkerReport report;
+    for (auto& line : lines) report.mutable_output()->add_lines(std::move(line));
+    send(report, process);
+  }
+}
+
+void Loop::finish(RemoteProcess& process, const pb::Exited& exited) {
+  pb::WorkerReport report;
+  *report.mutable_exited() = exited;
+  send(report, process);
+  forget(process);
+}
+
+void Loop::start_failed(RemoteProcess& process, const std::string& reason) {
+  pb::WorkerReport report;
+  report.mutable_start_failed()->set_reason(reason);
+  send(report, process);
+  forget(process);
+}
+
+void Loop::detach(RemoteProcess& process) {
+  if (!process.connection) return;
+  auto& list = process.connection->processes;
+  list.erase(std::remove(list.begin(), list.end(), &process), list.end());
+  if (list.empty()) process.connection->idle_since = Clock::now();
+  // A channel has closed: the server may take another one.
+  if (process.channel) process.connection->full = false;
+  process.connection = nullptr;
+}
+
+void Loop::forget(RemoteProcess& process) {
+  detach(process);
+  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), &process), waiting_.end());
+  processes_.erase(process.uuid);  // destroys the channel
+}
+
+// ---- Timers ------------------------------------------------------------------------
+
+int Loop::milliseconds_to_next_timer() const {
+  std::optional<Clock::time_point> next;
+  auto consider = [&](Clock::time_point when) {
+    if (!next || when < *next) next = when;
+  };
+  for (const auto& connection : connections_) {
+    if (connection->closed) continue;
+    if (connection->phase != Connection::Phase::ready) {
+      consider(connection->deadline);
+    } else {
+      consider(connection->next_keepalive);
+      if (connection->processes.empty()) consider(connection->idle_since + settings_.idle_close);
+    }
+  }
+  for (const auto& [uuid, process] : processes_)
+    if (process->sigkill_at) consider(*process->sigkill_at);
+  if (!next) return -1;
+  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(*next - Clock::now()).count();
+  return wait < 0 ? 0 : static_cast<int>(wait);
+}
+
+void Loop::fire_timers() {
+  const auto now = Clock::now();
+  std::vector<Connection*> to_pump;
+  for (auto& [uuid, process] : processes_) {
+    if (!process->sigkill_at || *process->sigkill_at > now) continue;
+    process->sigkill_at.reset();
+    process->to_write += "KILL\n";
+    if (process->connection) to_pump.push_back(process->connection);
+  }
+  for (auto& connection : connections_) {
+    if (connection->closed) continue;
+    if (connection->phase != Connection::Phase::ready) {
+      if (connection->deadline <= now)
+        fail_connection(*connection, "no answer from " + connection->endpoint.host + ":" +
+                                         std::to_string(connection->endpoint.port) + " within " +
+                                         std::to_string(settings_.connect_timeout.count()) + " ms");
+      continue;
+    }
+    if (connection->processes.empty() && connection->idle_since + settings_.idle_close <= now) {
+      spdlog::debug("ssh: closing idle connection to {}", connection->endpoint.text());
+      connection->closed = true;
+      continue;
+    }
+    if (connection->next_keepalive <= now) {
+      int seconds_to_next = 0;
+      const int rc = libssh2_keepalive_send(connection->session.get(), &seconds_to_next);
+      if (rc != 0 && rc != LIBSSH2_ERROR_EAGAIN) {
+        fail_connection(*connection, "keepalive failed: " + ssh::last_error(connection->session.get()));
+        continue;
+      }
+      connection->next_keepalive = now + settings_.keepalive_interval;
+      to_pump.push_back(connection.get());
+    }
+  }
+  for (auto* connection : to_pump)
+    if (!connection->closed) pump(*connection);
+}
+
+void Loop::send(pb::WorkerReport& report, const RemoteProcess& process) {
+  report.set_uuid(process.uuid);
+  report.set_generation(process.generation);
+  socket_.send(zmq::buffer(report.SerializeAsString()), zmq::send_flags::none);
+}
+
+}  // namespace
+
+SshWorker::SshWorker(zmq::context_t& context, std::string worker_endpoint, std::string routing_id,
+                     SshSettings settings)
+    : settings_(std::move(settings)), stop_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (stop_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  ssh::initialise_library();
+  thread_ = std::thread([this, &context, worker_endpoint = std::move(worker_endpoint),
+                         routing_id = std::move(routing_id)] { run(context, worker_endpoint, routing_id); });
+}
+
+SshWorker::~SshWorker() {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto written = ::write(stop_fd_, &one, sizeof one);
+  thread_.join();
+  ::close(stop_fd_);
+}
+
+void SshWorker::run(zmq::context_t& context, const std::string& worker_endpoint, const std::string& routing_id) {
+  try {
+    zmq::socket_t socket(context, zmq::socket_type::dealer);
+    socket.set(zmq::sockopt::routing_id, routing_id);
+    socket.set(zmq::sockopt::linger, 0);
+    socket.set(zmq::sockopt::rcvhwm, 0);
+    socket.connect(worker_endpoint);
+    Loop loop(socket, stop_fd_, settings_);
+    socket.send(zmq::buffer(pb::WorkerReport().SerializeAsString()), zmq::send_flags::none);  // ready
+    loop.run();
+  } catch (const std::exception& error) {
+    spdlog::critical("ssh worker {} stopped: {}", routing_id, error.what());
+  }
+}
+
+}  // namespace drunc::workers
