@@ -165,8 +165,10 @@ TEST_CASE("ps filters by uuid, name regex, user and session, OR-ed; empty lists 
 TEST_CASE("kill with an empty query kills nothing; terminate kills everything") {
   TestBroker broker;
   auto client = broker.client();
-  boot(client, boot_request("a", "sleep", {"300"}));
-  boot(client, boot_request("b", "sleep", {"300"}));
+  Events events(broker, {"log/"});
+  // dash, unlike bash, dies of SIGQUIT (131); each says "ready" once it runs.
+  for (const auto* name : {"a", "b"})
+    events.wait_for_line(boot(client, boot_request(name, "sh", {"-c", "echo ready; sleep 300"})), "ready");
   CHECK(client.kill(pm::ProcessQuery()).values_size() == 0);
   const auto listed = client.ps();
   for (const auto& instance : listed.values()) CHECK(instance.status_code() == pm::ProcessInstance::RUNNING);

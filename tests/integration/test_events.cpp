@@ -11,11 +11,13 @@ using namespace test;
 TEST_CASE("a subscriber receives every transition of a process, with its generation") {
   TestBroker broker;
   auto client = broker.client();
-  Events events(broker, {"state/events-test/"});
-  const auto uuid = boot(client, boot_request("app", "sleep", {"300"}, "events-test"));
+  Events events(broker, {"state/events-test/", "log/events-test/"});
+  // dash, unlike bash, dies of SIGQUIT (131); it says "ready" once it runs.
+  const auto uuid = boot(client, boot_request("app", "sh", {"-c", "echo ready; sleep 300"}, "events-test"));
   std::uint32_t generation = 0;
   CHECK(events.wait_for_state(uuid, "booted", &generation).status_code() == pm::ProcessInstance::RUNNING);
   CHECK(generation == 1);
+  events.wait_for_line(uuid, "ready");
   client.restart(query_uuid(uuid));
   CHECK(events.wait_for_state(uuid, "killed", &generation).return_code() == 131);
   CHECK(generation == 1);

@@ -115,14 +115,14 @@ TEST_CASE("kill: SIGQUIT ends a process with 131; one that ignores it gets SIGKI
   TestBroker broker([](auto& config) { config.kill_timeout = std::chrono::milliseconds(300); });
   auto client = broker.client();
   Events events(broker, {"log/"});
-  const auto polite = boot(client, boot_request("polite", "sleep", {"300"}));
+  const auto polite = boot(client, boot_request("polite", "sh", {"-c", "echo ready; sleep 300"}));
   const auto stubborn =
       boot(client, boot_request("stubborn", "bash", {"-c", "trap '' QUIT; echo ready; while true; do sleep 0.05; done"}));
   auto graceful_request = boot_request(
       "graceful", "bash", {"-c", "trap 'echo shutting down cleanly; exit 0' QUIT; echo ready; while true; do sleep 0.05; done"});
   const auto graceful = boot(client, graceful_request);
   // Each shell must have set its trap before the kill: wait for its "ready".
-  for (const auto& uuid : {stubborn, graceful}) events.wait_for_line(uuid, "ready");
+  for (const auto& uuid : {polite, stubborn, graceful}) events.wait_for_line(uuid, "ready");
   pm::ProcessQuery all_three = query_uuid(polite);
   all_three.add_uuids()->set_uuid(stubborn);
   all_three.add_uuids()->set_uuid(graceful);
