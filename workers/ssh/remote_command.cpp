@@ -25,6 +25,9 @@ exec 2>/dev/null
 watcher=$!
 wait "$group"
 status=$?
+# Ended by itself: let the rest of the group (tee) drain the output first.
+# Ended by a signal: nothing more is worth waiting for.
+[ "$status" -ge 128 ] ||
 for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40; do
   kill -0 -- "-$group" 2>/dev/null || break
   sleep 0.05

@@ -1,0 +1,219 @@
+// drunc-bench: named benchmark scenarios, each measured against a baseline in
+// the same run. Prints one Markdown table row per measured quantity:
+//   | scenario | quantity | drunc-zmq median (min-max) | baseline median (min-max) | ratio |
+// bench/run.sh runs every scenario and writes docs/PERFORMANCE.md.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "broker.hpp"
+#include "client.hpp"
+
+extern char** environ;
+
+namespace {
+
+namespace pm = dunedaq::druncschema;
+using Clock = std::chrono::steady_clock;
+using drunc::wire::Command;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+struct Stats {
+  double median, min, max;
+};
+
+Stats stats_of(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return {values[values.size() / 2], values.front(), values.back()};
+}
+
+std::string format(const Stats& stats) {
+  char text[96];
+  std::snprintf(text, sizeof text, "%.3f s (%.3f-%.3f)", stats.median, stats.min, stats.max);
+  return text;
+}
+
+void print_row(const std::string& scenario, const std::string& quantity, const std::vector<double>& ours,
+               const std::vector<double>& baseline) {
+  const Stats a = stats_of(ours), b = stats_of(baseline);
+  char ratio[32];
+  std::snprintf(ratio, sizeof ratio, "%.1fx faster", b.median / a.median);
+  std::cout << "| " << scenario << " | " << quantity << " | " << format(a) << " | " << format(b) << " | " << ratio
+            << " |" << std::endl;
+}
+
+struct SshTarget {
+  std::string state;  // the test sshd's state directory (tests/fixtures/sshd.sh)
+  std::string user = "drunc-test";
+  int port = 2222;
+  std::vector<std::string> hosts;
+};
+
+drunc::broker::Config broker_config(const SshTarget& target) {
+  drunc::broker::Config config;
+  config.control_endpoint = "tcp://127.0.0.1:*";
+  config.events_endpoint = "tcp://127.0.0.1:*";
+  config.ssh.default_user = target.user;
+  config.ssh.default_port = target.port;
+  config.ssh.key_files = {target.state + "/client_ed25519"};
+  config.ssh.use_agent = false;
+  config.ssh.known_hosts_files = {target.state + "/known_hosts"};
+  config.ssh.host_key_policy = drunc::workers::HostKeyPolicy::strict;
+  config.log_ring_lines = 100;
+  return config;
+}
+
+// drunc-zmq: N pipelined boots spread over the hosts, until all are RUNNING;
+// then one terminate, until all are DEAD. A fresh broker each time, so the
+// connections are set up inside the measurement, as at the start of a run.
+std::pair<double, double> drunc_boot_and_kill(const SshTarget& target, int count) {
+  drunc::broker::Broker broker(broker_config(target));
+  drunc::client::Client client(broker.control_endpoint(), std::chrono::seconds(120));
+  std::vector<std::string> ids;
+  const auto start = Clock::now();
+  for (int i = 0; i < count; ++i) {
+    pm::BootRequest request;
+    auto* description = request.mutable_process_description();
+    description->mutable_metadata()->set_name("bench-" + std::to_string(i));
+    auto* command = description->add_executable_and_arguments();
+    command->set_exec("sh");
+    command->add_args("-c");
+    command->add_args("echo ready; exec sleep 300");
+    request.mutable_process_restriction()->add_allowed_hosts(target.hosts[i % target.hosts.size()]);
+    ids.push_back(client.send(Command::boot, &request));
+  }
+  for (const auto& id : ids) {
+    const auto reply = client.wait(id, std::chrono::seconds(120));
+    if (reply.response.flag() != pm::EXECUTED_SUCCESSFULLY)
+      throw std::runtime_error("boot failed: " + drunc::client::response_text(reply.response));
+  }
+  const double boot = seconds_since(start);
+  // Kill processes that run, as at the end of a run: each has said "ready"
+  // (a signal that arrives while the shells are still starting is ignored by bash).
+  for (int i = 0; i < count; ++i) {
+    pm::LogRequest request;
+    request.mutable_query()->add_names("^bench-" + std::to_string(i) + "$");
+    for (bool ready = false; !ready;) client.logs(request, [&](const pm::LogLine&) { ready = true; });
+  }
+  const auto kill_start = Clock::now();
+  const auto killed = client.terminate();
+  const double kill = seconds_since(kill_start);
+  if (killed.values_size() != count) throw std::runtime_error("terminate did not return every process");
+  return {boot, kill};
+}
+
+// The Python implementation's method: one `ssh` client per process, started
+// one after another, each waited for until the remote command runs, each
+// holding its connection; kill: one after another, each with a fixed 0.5 s
+// wait before SIGKILL.
+std::pair<double, double> ssh_clients_boot_and_kill(const SshTarget& target, int count) {
+  struct Client {
+    pid_t pid;
+    FILE* output;
+  };
+  std::vector<Client> clients;
+  const auto start = Clock::now();
+  for (int i = 0; i < count; ++i) {
+    int pipe_fds[2];
+    if (::pipe(pipe_fds) != 0) throw std::runtime_error("pipe");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
+    posix_spawn_file_actions_addclose(&actions, pipe_fds[0]);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    const std::string key = target.state + "/client_ed25519";
+    const std::string known = "UserKnownHostsFile=" + target.state + "/known_hosts";
+    const std::string port = std::to_string(target.port);
+    const std::string destination = target.user + "@" + target.hosts[i % target.hosts.size()];
+    const char* argv[] = {"ssh", "-i", key.c_str(), "-o", known.c_str(), "-o", "StrictHostKeyChecking=yes",
+                          "-o", "BatchMode=yes", "-p", port.c_str(), destination.c_str(),
+                          "echo started; exec sleep 300", nullptr};
+    pid_t pid;
+    if (::posix_spawnp(&pid, "ssh", &actions, nullptr, const_cast<char* const*>(argv), environ) != 0)
+      throw std::runtime_error("cannot start ssh");
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(pipe_fds[1]);
+    FILE* output = ::fdopen(pipe_fds[0], "r");
+    char line[64];
+    if (!std::fgets(line, sizeof line, output)) throw std::runtime_error("ssh did not start the remote command");
+    clients.push_back({pid, output});
+  }
+  const double boot = seconds_since(start);
+  const auto kill_start = Clock::now();
+  for (auto& client : clients) {
+    ::kill(client.pid, SIGQUIT);
+    ::usleep(500'000);  // the fixed wait of the method being measured
+    if (::waitpid(client.pid, nullptr, WNOHANG) == 0) {
+      ::kill(client.pid, SIGKILL);
+      ::waitpid(client.pid, nullptr, 0);
+    }
+    std::fclose(client.output);
+  }
+  const double kill = seconds_since(kill_start);
+  return {boot, kill};
+}
+
+void ssh_scenario(const std::string& name, const SshTarget& target, int count, int repetitions) {
+  std::vector<double> boot, kill, baseline_boot, baseline_kill;
+  for (int r = 0; r < repetitions; ++r) {
+    auto [b, k] = drunc_boot_and_kill(target, count);
+    boot.push_back(b);
+    kill.push_back(k);
+    auto [bb, bk] = ssh_clients_boot_and_kill(target, count);
+    baseline_boot.push_back(bb);
+    baseline_kill.push_back(bk);
+    std::cerr << name << ": repetition " << r + 1 << "/" << repetitions << " done" << std::endl;
+  }
+  print_row(name, "boot " + std::to_string(count) + " until all RUNNING", boot, baseline_boot);
+  print_row(name, "kill all " + std::to_string(count), kill, baseline_kill);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"drunc-bench: drunc-zmq benchmark scenarios, each with its baseline"};
+  std::string scenario;
+  std::string sshd_state = "/tmp/drunc-test-sshd";
+  int count = 100;
+  int repetitions = 5;
+  app.add_option("scenario", scenario, "ssh-one-host | ssh-four-hosts")->required();
+  app.add_option("--sshd-state", sshd_state, "state directory of tests/fixtures/sshd.sh")->capture_default_str();
+  app.add_option("-n,--count", count, "processes")->capture_default_str();
+  app.add_option("-r,--repetitions", repetitions, "repetitions (the median is reported)")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(std::getenv("DRUNC_BENCH_DEBUG") ? spdlog::level::info : spdlog::level::warn);
+  ::signal(SIGPIPE, SIG_IGN);
+  try {
+    SshTarget target;
+    target.state = sshd_state;
+    if (scenario == "ssh-one-host") {
+      target.hosts = {"127.0.0.2"};
+    } else if (scenario == "ssh-four-hosts") {
+      target.hosts = {"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"};
+    } else {
+      std::cerr << "unknown scenario " << scenario << "\n";
+      return 2;
+    }
+    ssh_scenario(scenario, target, count, repetitions);
+  } catch (const std::exception& error) {
+    std::cerr << "drunc-bench: " << error.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
