@@ -75,6 +75,10 @@ struct Connection {
   Phase phase = Phase::connecting;
   Clock::time_point deadline;  // of connecting, handshaking and authenticating
   std::size_t next_key = 0;    // index in key_files of the key to try next
+  ssh::Agent agent;            // ssh-agent, tried after the key files
+  libssh2_agent_publickey* agent_identity = nullptr;  // the agent identity being tried
+  bool agent_done = false;
+  std::string auth_failures;   // why each key was refused, for the error message
   bool full = false;           // the server refused a channel (MaxSessions)
   std::vector<RemoteProcess*> processes;
   Clock::time_point idle_since;
@@ -110,6 +114,7 @@ class Loop {
   Connection* open_connection(const Endpoint& endpoint, std::string& error);
   void pump(Connection& connection);
   bool advance_setup(Connection& connection);
+  bool try_agent(Connection& connection);
   void fail_connection(Connection& connection, const std::string& reason);
   void watch(Connection& connection);
   void remove_closed_connections();
@@ -156,6 +161,7 @@ Loop::Loop(zmq::socket_t& socket, int stop_fd, const SshSettings& settings)
 Loop::~Loop() {
   processes_.clear();  // channels first: they belong to the sessions
   for (auto& connection : connections_) {
+    connection->agent.reset();  // the agent belongs to the session
     connection->session.reset();
     if (connection->fd >= 0) ::close(connection->fd);
   }
@@ -371,7 +377,7 @@ bool Loop::advance_setup(Connection& connection) {
   }
   if (connection.phase == Connection::Phase::authenticating) {
     const auto& user = connection.endpoint.user;
-    while (connection.next_key < settings_.key_files.size()) {
+    while (!libssh2_userauth_authenticated(session) && connection.next_key < settings_.key_files.size()) {
       const auto& key = settings_.key_files[connection.next_key];
       if (!std::filesystem::exists(key)) {
         ++connection.next_key;
@@ -380,20 +386,56 @@ bool Loop::advance_setup(Connection& connection) {
       const int rc = libssh2_userauth_publickey_fromfile_ex(session, user.c_str(), static_cast<unsigned>(user.size()),
                                                             nullptr, key.c_str(), nullptr);
       if (rc == LIBSSH2_ERROR_EAGAIN) return false;
-      if (rc == 0) break;
+      if (rc != 0) connection.auth_failures += "; key " + key + ": " + ssh::last_error(session);
       ++connection.next_key;
     }
+    if (!libssh2_userauth_authenticated(session) && !try_agent(connection)) return false;
     if (!libssh2_userauth_authenticated(session)) {
-      fail_connection(connection, "authentication as " + user + " on " + where + " failed with every key file (" +
-                                      ssh::last_error(session) + ")");
+      const std::string tried = connection.auth_failures.empty() ? "; no key file found and no agent identity"
+                                                                 : connection.auth_failures;
+      fail_connection(connection, "authentication as " + user + " on " + where + " failed" + tried);
       return false;
     }
     connection.phase = Connection::Phase::ready;
+    connection.agent.reset();
     libssh2_keepalive_config(session, 1, static_cast<unsigned>(std::max<long>(1, settings_.keepalive_interval.count() / 1000)));
     connection.next_keepalive = Clock::now() + settings_.keepalive_interval;
     connection.idle_since = Clock::now();
     spdlog::debug("ssh: connected to {}", connection.endpoint.text());
   }
+  return true;
+}
+
+// ssh-agent identities, one after another. False while waiting on the server.
+bool Loop::try_agent(Connection& connection) {
+  LIBSSH2_SESSION* session = connection.session.get();
+  if (connection.agent_done || !settings_.use_agent || !std::getenv("SSH_AUTH_SOCK")) return true;
+  if (!connection.agent) {
+    connection.agent.reset(libssh2_agent_init(session));
+    // The agent is a local socket: these calls block briefly.
+    if (!connection.agent || libssh2_agent_connect(connection.agent.get()) != 0 ||
+        libssh2_agent_list_identities(connection.agent.get()) != 0) {
+      connection.auth_failures += "; ssh-agent: " + ssh::last_error(session);
+      connection.agent_done = true;
+      return true;
+    }
+    if (libssh2_agent_get_identity(connection.agent.get(), &connection.agent_identity, nullptr) != 0) {
+      connection.agent_done = true;
+      return true;
+    }
+  }
+  const auto& user = connection.endpoint.user;
+  while (connection.agent_identity) {
+    const int rc = libssh2_agent_userauth(connection.agent.get(), user.c_str(), connection.agent_identity);
+    if (rc == LIBSSH2_ERROR_EAGAIN) return false;
+    if (rc == 0) break;
+    connection.auth_failures += "; ssh-agent identity " + std::string(connection.agent_identity->comment ? connection.agent_identity->comment : "?") +
+                                ": " + ssh::last_error(session);
+    libssh2_agent_publickey* next = nullptr;
+    if (libssh2_agent_get_identity(connection.agent.get(), &next, connection.agent_identity) != 0) next = nullptr;
+    connection.agent_identity = next;
+  }
+  connection.agent_done = true;
   return true;
 }
 
@@ -440,6 +482,7 @@ void Loop::remove_closed_connections() {
     for (auto* process : connection.processes) process->connection = nullptr;
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, connection.fd, nullptr);
     connection_of_fd_.erase(connection.fd);
+    connection.agent.reset();  // the agent belongs to the session
     connection.session.reset();
     ::close(connection.fd);
     it = connections_.erase(it);

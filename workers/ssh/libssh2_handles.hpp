@@ -37,4 +37,12 @@ struct KnownHostsDeleter {
 };
 using KnownHosts = std::unique_ptr<LIBSSH2_KNOWNHOSTS, KnownHostsDeleter>;
 
+struct AgentDeleter {
+  void operator()(LIBSSH2_AGENT* agent) const {
+    libssh2_agent_disconnect(agent);
+    libssh2_agent_free(agent);
+  }
+};
+using Agent = std::unique_ptr<LIBSSH2_AGENT, AgentDeleter>;
+
 }  // namespace drunc::workers::ssh
