@@ -83,6 +83,7 @@ struct Connection {
   std::vector<RemoteProcess*> processes;
   Clock::time_point idle_since;
   Clock::time_point next_keepalive;
+  Clock::time_point last_inbound;  // when the server last sent anything (keepalives ask it to)
   std::uint32_t watched = 0;   // epoll events registered
   bool closed = false;         // failed or idle: to be removed
 };
@@ -178,7 +179,9 @@ void Loop::run() {
       const int fd = events[i].data.fd;
       if (fd == stop_fd_) stopping_ = true;
       auto found = connection_of_fd_.find(fd);
-      if (found != connection_of_fd_.end() && !found->second->closed) pump(*found->second);
+      if (found == connection_of_fd_.end() || found->second->closed) continue;
+      if (events[i].events & EPOLLIN) found->second->last_inbound = Clock::now();
+      pump(*found->second);
     }
     fire_timers();
     remove_closed_connections();
@@ -400,6 +403,7 @@ bool Loop::advance_setup(Connection& connection) {
     connection.agent.reset();
     libssh2_keepalive_config(session, 1, static_cast<unsigned>(std::max<long>(1, settings_.keepalive_interval.count() / 1000)));
     connection.next_keepalive = Clock::now() + settings_.keepalive_interval;
+    connection.last_inbound = Clock::now();
     connection.idle_since = Clock::now();
     spdlog::debug("ssh: connected to {}", connection.endpoint.text());
   }
@@ -714,6 +718,15 @@ void Loop::fire_timers() {
     if (connection->processes.empty() && connection->idle_since + settings_.idle_close <= now) {
       spdlog::debug("ssh: closing idle connection to {}", connection->endpoint.text());
       connection->closed = true;
+      continue;
+    }
+    // Keepalives want a reply: a server silent for three intervals is gone,
+    // even when its kernel still acknowledges (a hung host, a stopped sshd).
+    if (now - connection->last_inbound > 3 * settings_.keepalive_interval + std::chrono::milliseconds(500)) {
+      fail_connection(*connection, "no answer from " + connection->endpoint.host + " for " +
+                                       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                          now - connection->last_inbound).count()) +
+                                       " s (keepalives unanswered)");
       continue;
     }
     if (connection->next_keepalive <= now) {

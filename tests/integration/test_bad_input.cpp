@@ -100,7 +100,7 @@ TEST_CASE("garbage with no readable request id is dropped, and service goes on o
   CHECK(response.flag() == pm::EXECUTED_SUCCESSFULLY);
 }
 
-TEST_CASE("an unparseable Request is BAD_REQUEST_FORMAT; an unknown command NOT_IMPLEMENTED") {
+TEST_CASE("an unparseable Request is BAD_REQUEST_FORMAT: an unknown command NOT_IMPLEMENTED") {
   TestBroker broker;
   RawClient raw(broker.control_endpoint());
   raw.send({"drunc-pm/1", "r1", "ps", "\xff\xff\xff not protobuf"});

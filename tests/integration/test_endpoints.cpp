@@ -27,7 +27,7 @@ TEST_CASE("describe names the broker, its session, every command and the event f
   CHECK(feed.protocol() == "drunc-pm-events/1");
 }
 
-TEST_CASE("describe without a session says no_session; responses carry name and token") {
+TEST_CASE("describe without a session says no_session: responses carry name and token") {
   TestBroker broker;
   auto client = broker.client();
   pm::Token token;
@@ -126,7 +126,7 @@ TEST_CASE("a process that ends at once is booted, then DEAD with its own exit co
   CHECK(events.wait_for_state(missing, "exited").return_code() == 127);
 }
 
-TEST_CASE("ps filters by uuid, name regex, user and session, OR-ed; empty lists all") {
+TEST_CASE("ps filters by uuid, name regex, user and session, OR-ed: empty lists all") {
   TestBroker broker;
   auto client = broker.client();
   const auto a = boot(client, boot_request("readout-01", "sleep", {"300"}, "s1"));
@@ -162,7 +162,7 @@ TEST_CASE("ps filters by uuid, name regex, user and session, OR-ed; empty lists 
   client.terminate();
 }
 
-TEST_CASE("kill with an empty query kills nothing; terminate kills everything") {
+TEST_CASE("kill with an empty query kills nothing: terminate kills everything") {
   TestBroker broker;
   auto client = broker.client();
   Events events(broker, {"log/"});
@@ -180,7 +180,7 @@ TEST_CASE("kill with an empty query kills nothing; terminate kills everything") 
   }
 }
 
-TEST_CASE("killed processes stay listed DEAD until flushed; flush takes only the dead") {
+TEST_CASE("killed processes stay listed DEAD until flushed: flush takes only the dead") {
   TestBroker broker;
   auto client = broker.client();
   const auto victim = boot(client, boot_request("victim", "sleep", {"300"}));
@@ -261,7 +261,7 @@ TEST_CASE("restart and logs need exactly one match") {
   client.terminate();
 }
 
-TEST_CASE("logs streams the last how_far lines in order; 0 means 100; lines outlive the process") {
+TEST_CASE("logs streams the last how_far lines in order: 0 means 100: lines outlive the process") {
   TestBroker broker;
   auto client = broker.client();
   Events events(broker, {"state/"});

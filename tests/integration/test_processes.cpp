@@ -30,7 +30,7 @@ std::filesystem::path fresh_directory(const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("hostile arguments and env values arrive byte for byte; nothing is injected") {
+TEST_CASE("hostile arguments and env values arrive byte for byte: nothing is injected") {
   TestBroker broker;
   auto client = broker.client();
   Events events(broker, {"state/"});
@@ -62,7 +62,7 @@ TEST_CASE("hostile arguments and env values arrive byte for byte; nothing is inj
   std::filesystem::remove_all(directory);
 }
 
-TEST_CASE("execution directory and log path may contain spaces; the log survives restarts") {
+TEST_CASE("execution directory and log path may contain spaces: the log survives restarts") {
   TestBroker broker;
   auto client = broker.client();
   Events events(broker, {"state/"});
@@ -111,18 +111,22 @@ TEST_CASE("kill reaches the whole process group: children and grandchildren die 
   CHECK(processes_with_marker(marker).empty());
 }
 
-TEST_CASE("kill: SIGQUIT ends a process with 131; one that ignores it gets SIGKILL after the timeout, 137") {
+TEST_CASE("kill: SIGQUIT ends a process with 131: one that ignores it gets SIGKILL after the timeout, 137") {
   TestBroker broker([](auto& config) { config.kill_timeout = std::chrono::milliseconds(300); });
   auto client = broker.client();
   Events events(broker, {"log/"});
-  const auto polite = boot(client, boot_request("polite", "sh", {"-c", "echo ready; sleep 300"}));
-  const auto stubborn =
-      boot(client, boot_request("stubborn", "bash", {"-c", "trap '' QUIT; echo ready; while true; do sleep 0.05; done"}));
-  auto graceful_request = boot_request(
-      "graceful", "bash", {"-c", "trap 'echo shutting down cleanly; exit 0' QUIT; echo ready; while true; do sleep 0.05; done"});
-  const auto graceful = boot(client, graceful_request);
-  // Each shell must have set its trap before the kill: wait for its "ready".
-  for (const auto& uuid : {polite, stubborn, graceful}) events.wait_for_line(uuid, "ready");
+  // Each must be running (its trap set) before the kill: boot it, wait for its "ready".
+  auto boot_ready = [&](const pm::BootRequest& request) {
+    const auto uuid = boot(client, request);
+    events.wait_for_line(uuid, "ready");
+    return uuid;
+  };
+  const auto polite = boot_ready(boot_request("polite", "sh", {"-c", "echo ready; sleep 300"}));
+  const auto stubborn = boot_ready(
+      boot_request("stubborn", "bash", {"-c", "trap '' QUIT; echo ready; while true; do sleep 0.05; done"}));
+  const auto graceful = boot_ready(boot_request(
+      "graceful", "bash",
+      {"-c", "trap 'echo shutting down cleanly; exit 0' QUIT; echo ready; while true; do sleep 0.05; done"}));
   pm::ProcessQuery all_three = query_uuid(polite);
   all_three.add_uuids()->set_uuid(stubborn);
   all_three.add_uuids()->set_uuid(graceful);

@@ -18,7 +18,7 @@ TEST_CASE("the built-in configuration is config/broker.json and gives the docume
   CHECK(config.log_level == "info");
 }
 
-TEST_CASE("keys not given keep their defaults; this machine's hostname is always local") {
+TEST_CASE("keys not given keep their defaults: this machine's hostname is always local") {
   const Config config = parse_config(R"({"name": "pm-7", "kill_timeout_s": 2.25})", "test");
   CHECK(config.name == "pm-7");
   CHECK(config.kill_timeout == std::chrono::milliseconds(2250));

@@ -78,7 +78,7 @@ TEST_CASE("env values reach the process verbatim") {
   CHECK(run.output == "[a b \"c\" $(id) ; rm -rf x]['$PATH'\n`id`]");
 }
 
-TEST_CASE("the commands run one after another in the execution directory; the last status is the script's") {
+TEST_CASE("the commands run one after another in the execution directory: the last status is the script's") {
   const auto directory = std::filesystem::temp_directory_path() / "drunc dir with spaces";
   std::filesystem::create_directories(directory);
   auto description = description_running("pwd", {});

@@ -18,7 +18,7 @@ pm::ProcessMetadata metadata(const std::string& name, const std::string& user, c
 
 }  // namespace
 
-TEST_CASE("an empty query is empty; empty strings are not given") {
+TEST_CASE("an empty query is empty: empty strings are not given") {
   pm::ProcessQuery query;
   CHECK(CompiledQuery(query).empty());
   query.add_names("");
@@ -75,7 +75,7 @@ TEST_CASE("an invalid regular expression is a DruncError naming it") {
   CHECK_THROWS_WITH(CompiledQuery(query), Catch::Contains("readout-("));
 }
 
-TEST_CASE("Python-style pattern syntax works; pathological patterns stay fast") {
+TEST_CASE("Python-style pattern syntax works: pathological patterns stay fast") {
   pm::ProcessQuery query;
   query.add_names("(?i)^READOUT-(?P<link>\\d+)$");
   CHECK(CompiledQuery(query).matches("u", metadata("readout-17", "", "")));

@@ -32,7 +32,7 @@ TEST_CASE("a booted process is running, with its uuid and host in the metadata")
   CHECK_THROWS_AS(registry.add_booted("u1", boot_request("a"), "localhost", "local", 43), std::logic_error);
 }
 
-TEST_CASE("running -> exited keeps the code; stopping -> killed") {
+TEST_CASE("running -> exited keeps the code: stopping -> killed") {
   Registry registry(10);
   auto& exits = registry.add_booted("u1", boot_request("a"), "h", "w", 1);
   CHECK(exits.on_exited(3) == "exited");
@@ -74,7 +74,7 @@ TEST_CASE("transitions from the wrong state are refused") {
   CHECK_THROWS_AS(alive.on_kill_sent(), std::logic_error);
 }
 
-TEST_CASE("flush removes dead records; the others keep their boot order") {
+TEST_CASE("flush removes dead records: the others keep their boot order") {
   Registry registry(10);
   for (const auto* uuid : {"u1", "u2", "u3"}) registry.add_booted(uuid, boot_request(uuid), "h", "w", 1);
   registry.find("u2")->on_exited(0);
