@@ -21,6 +21,7 @@
 
 #include "drunc_zmq/internal.pb.h"
 #include "line_splitter.hpp"
+#include "worker_link.hpp"
 
 extern char** environ;
 
@@ -150,17 +151,10 @@ void Loop::run() {
 // ---- Commands from the broker ----------------------------------------------
 
 void Loop::drain_commands() {
-  while (socket_.get(zmq::sockopt::events) & ZMQ_POLLIN) {
-    zmq::message_t message;
-    if (!socket_.recv(message, zmq::recv_flags::dontwait)) return;
-    pb::WorkerCommand command;
-    if (!command.ParseFromArray(message.data(), static_cast<int>(message.size()))) {
-      spdlog::error("local launcher: unparseable command from the broker ({} bytes)", message.size());
-      continue;
-    }
+  workers::drain_commands(socket_, "local launcher", [this](const pb::WorkerCommand& command) {
     if (command.has_launch()) launch(command.launch());
     if (command.has_kill()) kill(command.kill());
-  }
+  });
 }
 
 void Loop::launch(const pb::Launch& launch) {
@@ -364,8 +358,7 @@ void Loop::unwatch(int fd) {
 }
 
 void Loop::send(const pb::WorkerReport& report) {
-  const std::string bytes = report.SerializeAsString();
-  socket_.send(zmq::buffer(bytes), zmq::send_flags::none);
+  send_report(socket_, report);
 }
 
 }  // namespace
@@ -387,13 +380,9 @@ LocalLauncher::~LocalLauncher() {
 void LocalLauncher::run(zmq::context_t& context, const std::string& worker_endpoint,
                         const std::string& routing_id) {
   try {
-    zmq::socket_t socket(context, zmq::socket_type::dealer);
-    socket.set(zmq::sockopt::routing_id, routing_id);
-    socket.set(zmq::sockopt::linger, 0);
-    socket.set(zmq::sockopt::rcvhwm, 0);  // commands are never dropped
-    socket.connect(worker_endpoint);
+    zmq::socket_t socket = connect_to_broker(context, worker_endpoint, routing_id);
     Loop loop(socket, stop_fd_);
-    socket.send(zmq::buffer(pb::WorkerReport().SerializeAsString()), zmq::send_flags::none);  // ready
+    send_ready(socket);
     loop.run();
   } catch (const std::exception& error) {
     spdlog::critical("local launcher stopped: {}", error.what());

@@ -26,6 +26,7 @@
 
 #include "drunc_zmq/internal.pb.h"
 #include "line_splitter.hpp"
+#include "worker_link.hpp"
 #include "ssh/host_keys.hpp"
 #include "ssh/libssh2_handles.hpp"
 #include "ssh/remote_command.hpp"
@@ -191,17 +192,10 @@ void Loop::run() {
 // ---- Commands from the broker ------------------------------------------------
 
 void Loop::drain_commands() {
-  while (socket_.get(zmq::sockopt::events) & ZMQ_POLLIN) {
-    zmq::message_t message;
-    if (!socket_.recv(message, zmq::recv_flags::dontwait)) return;
-    pb::WorkerCommand command;
-    if (!command.ParseFromArray(message.data(), static_cast<int>(message.size()))) {
-      spdlog::error("ssh worker: unparseable command from the broker ({} bytes)", message.size());
-      continue;
-    }
+  workers::drain_commands(socket_, "ssh worker", [this](const pb::WorkerCommand& command) {
     if (command.has_launch()) launch(command.launch());
     if (command.has_kill()) kill(command.kill());
-  }
+  });
   remove_closed_connections();
 }
 
@@ -211,7 +205,7 @@ void Loop::launch(const pb::Launch& launch) {
     report.set_uuid(launch.uuid());
     report.set_generation(launch.generation());
     report.mutable_start_failed()->set_reason("a process with this uuid is still running");
-    socket_.send(zmq::buffer(report.SerializeAsString()), zmq::send_flags::none);
+    send_report(socket_, report);
     return;
   }
   auto process = std::make_unique<RemoteProcess>();
@@ -747,7 +741,7 @@ void Loop::fire_timers() {
 void Loop::send(pb::WorkerReport& report, const RemoteProcess& process) {
   report.set_uuid(process.uuid);
   report.set_generation(process.generation);
-  socket_.send(zmq::buffer(report.SerializeAsString()), zmq::send_flags::none);
+  send_report(socket_, report);
 }
 
 }  // namespace
@@ -770,13 +764,9 @@ SshWorker::~SshWorker() {
 
 void SshWorker::run(zmq::context_t& context, const std::string& worker_endpoint, const std::string& routing_id) {
   try {
-    zmq::socket_t socket(context, zmq::socket_type::dealer);
-    socket.set(zmq::sockopt::routing_id, routing_id);
-    socket.set(zmq::sockopt::linger, 0);
-    socket.set(zmq::sockopt::rcvhwm, 0);
-    socket.connect(worker_endpoint);
+    zmq::socket_t socket = connect_to_broker(context, worker_endpoint, routing_id);
     Loop loop(socket, stop_fd_, settings_);
-    socket.send(zmq::buffer(pb::WorkerReport().SerializeAsString()), zmq::send_flags::none);  // ready
+    send_ready(socket);
     loop.run();
   } catch (const std::exception& error) {
     spdlog::critical("ssh worker {} stopped: {}", routing_id, error.what());

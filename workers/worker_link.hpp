@@ -1,0 +1,31 @@
+// The worker side of the link between the broker thread and a launcher
+// worker (local or SSH): an inproc DEALER whose routing id names the worker.
+// Shared by every worker so that they speak to the broker the same way.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "drunc_zmq/internal.pb.h"
+
+namespace drunc::workers {
+
+// A DEALER connected to the broker's worker endpoint. Commands are never
+// dropped (no receive limit); reports block the worker when the broker is far
+// behind, which is the back-pressure we want.
+zmq::socket_t connect_to_broker(zmq::context_t& context, const std::string& endpoint, const std::string& routing_id);
+
+// The first report: an empty one, meaning "ready".
+void send_ready(zmq::socket_t& socket);
+
+void send_report(zmq::socket_t& socket, const drunc_zmq::internal::WorkerReport& report);
+
+// Hands every command already queued to handle, without blocking. The
+// socket's fd only signals that its state may have changed: callers drain
+// before every wait.
+void drain_commands(zmq::socket_t& socket, const std::string& worker,
+                    const std::function<void(const drunc_zmq::internal::WorkerCommand&)>& handle);
+
+}  // namespace drunc::workers
