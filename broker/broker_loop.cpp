@@ -191,6 +191,7 @@ void BrokerLoop::handle_request(std::vector<zmq::message_t>& frames) {
       throw NotImplemented("unknown command \"" + envelope.command +
                            "\": expected describe, boot, terminate, restart, kill, flush, ps or logs");
     if (!parsed) throw BadRequestFormat("the last frame is not a serialized dunedaq.druncschema.Request");
+    publisher_.broadcast(pm::COMMAND_RECEIVED, who(caller) + " sent " + caller.command);
     dispatch(caller, *command, request);
   } catch (const std::exception& error) {
     const auto flag = flag_for(error);
@@ -546,6 +547,8 @@ void BrokerLoop::on_exited(ProcessRecord& record, const internal::Exited& exited
   const auto transition = record.on_exited(exited.return_code(), exited.lost());
   spdlog::info("{} (uuid {}) {}", record.name(), record.uuid, exited.reason());
   publisher_.state(record, transition);
+  publisher_.broadcast(pm::SUBPROCESS_STATUS_UPDATE, "process " + record.name() + " (uuid " + record.uuid + ", generation " +
+                                                          std::to_string(record.generation) + ") " + exited.reason());
 
   settle_kills(record.uuid, &record);
 
@@ -585,7 +588,26 @@ void BrokerLoop::settle_kills(const std::string& uuid, const ProcessRecord* reco
 
 // ---- Replies -------------------------------------------------------------------
 
+// As upstream drunc: the outcome of every command goes out as a broadcast too.
+void BrokerLoop::broadcast_outcome(const Caller& caller, pm::ResponseFlag flag, const google::protobuf::Message* data) {
+  if (caller.command.empty()) return;  // a malformed message, not a command
+  if (flag == pm::EXECUTED_SUCCESSFULLY) {
+    publisher_.broadcast(pm::COMMAND_EXECUTION_SUCCESS, who(caller) + " executed " + caller.command);
+    return;
+  }
+  pm::PlainText reason;
+  if (data && data->GetDescriptor() == pm::PlainText::descriptor()) reason.CopyFrom(*data);
+  publisher_.broadcast(flag == pm::UNHANDLED_EXCEPTION_THROWN ? pm::UNHANDLED_EXCEPTION_RAISED : pm::DRUNC_EXCEPTION_RAISED,
+                       caller.command + " from " + who(caller) + " failed: " + pm::ResponseFlag_Name(flag) +
+                           (reason.text().empty() ? "" : ": " + reason.text()));
+}
+
+std::string BrokerLoop::who(const Caller& caller) {
+  return caller.token.user_name().empty() ? "an anonymous client" : caller.token.user_name();
+}
+
 void BrokerLoop::reply(const Caller& caller, pm::ResponseFlag flag, const google::protobuf::Message* data, bool more) {
+  if (!more) broadcast_outcome(caller, flag, data);
   pm::Response response;
   response.set_name(config_.name);
   *response.mutable_token() = caller.token;

@@ -118,6 +118,9 @@ class BrokerLoop {
              bool more = false);
   void reply_error(const Caller& caller, dunedaq::druncschema::ResponseFlag flag, const std::string& text);
   void reply_instances(const Caller& caller, const std::vector<ProcessRecord*>& records);
+  void broadcast_outcome(const Caller& caller, dunedaq::druncschema::ResponseFlag flag,
+                         const google::protobuf::Message* data);
+  static std::string who(const Caller& caller);
 
   void shut_down();
 

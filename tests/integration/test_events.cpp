@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "druncschema/broadcast.pb.h"
+#include "druncschema/generic.pb.h"
 #include "fixture.hpp"
 #include "wire/topic.hpp"
 
@@ -87,4 +88,31 @@ TEST_CASE("every event carries the publisher id that describe announces, and seq
     CHECK(event.meta.sequence() > last);
     last = event.meta.sequence();
   }
+}
+
+TEST_CASE("drunc broadcasts: command received, its outcome, and each process exit") {
+  TestBroker broker([](auto& config) { config.session = "bcast-test"; });
+  auto client = broker.client();
+  pm::Token token;
+  token.set_user_name("alice");
+  client.set_token(token);
+  Events events(broker, {"bcast/bcast-test/test-pm"});
+  auto broadcast_with = [&](pm::BroadcastType type, const std::string& text) {
+    pm::BroadcastMessage message;
+    events.wait_for([&](const drunc::client::Event& event) {
+      pm::PlainText plain;
+      return message.ParseFromString(event.payload) && message.type() == type && message.data().UnpackTo(&plain) &&
+             plain.text().find(text) != std::string::npos;
+    });
+    return message;
+  };
+  client.ps();
+  const auto received = broadcast_with(pm::COMMAND_RECEIVED, "alice sent ps");
+  CHECK(received.emitter().process() == "test-pm");
+  CHECK(received.emitter().session() == "bcast-test");
+  broadcast_with(pm::COMMAND_EXECUTION_SUCCESS, "alice executed ps");
+  CHECK_THROWS(client.restart(query_name("nobody")));
+  broadcast_with(pm::DRUNC_EXCEPTION_RAISED, "restart from alice failed: DRUNC_EXCEPTION_THROWN");
+  const auto uuid = boot(client, boot_request("short", "bash", {"-c", "exit 4"}));
+  broadcast_with(pm::SUBPROCESS_STATUS_UPDATE, "uuid " + uuid + ", generation 1) exited with status 4");
 }
