@@ -12,6 +12,7 @@
 #include "client.hpp"
 #include "output.hpp"
 #include "session_file.hpp"
+#include "watch.hpp"
 
 namespace pm = dunedaq::druncschema;
 using drunc::wire::Command;
@@ -145,6 +146,14 @@ int main(int argc, char** argv) {
   int how_far = 100;
   logs->add_option("--how-far", how_far, "number of lines")->capture_default_str();
 
+  auto* watch = app.add_subcommand("watch", "print the live feed of log lines, state changes and broadcasts");
+  drunc::cli::WatchOptions watch_options;
+  watch->add_option("-s,--session", watch_options.session, "only this session");
+  watch->add_option("-n,--name", watch_options.name, "only the process with exactly this friendly name");
+  watch->add_flag("--logs", watch_options.logs, "log lines");
+  watch->add_flag("--states", watch_options.states, "state changes");
+  watch->add_flag("--broadcasts", watch_options.broadcasts, "drunc broadcasts (default: all three kinds)");
+
   // Everything after the first "--" is the command to boot, verbatim: its own
   // options must not be read as drunc-pm's, so it never reaches the parser.
   int parsed_argc = argc;
@@ -224,6 +233,12 @@ int main(int argc, char** argv) {
       print_list(client.restart(restart_query.query()), options, false);
     } else if (*terminate) {
       print_list(client.terminate(), options, false);
+    } else if (*watch) {
+      drunc_zmq::EventFeed feed;
+      if (!client.describe().broadcast().UnpackTo(&feed))
+        throw std::runtime_error("the broker does not say where its event feed is");
+      watch_options.json = options.json;
+      return drunc::cli::watch(feed.address(), watch_options);
     } else if (*logs) {
       pm::LogRequest request;
       *request.mutable_query() = logs_query.query();

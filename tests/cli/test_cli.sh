@@ -122,6 +122,26 @@ check "a bad session file names the problem" grep -q 'processes\[0\]: "commands"
 out=$(pm boot --file "$source_dir/config/demo-session.json")
 check "the demo session boots its four processes" test "$(grep -c '^demo ' <<<"$out")" -eq 4
 
+# watch: the live feed, as JSON lines. Its subscription takes a moment to be
+# live: boot a greeter until its line shows up (an event, not a delay).
+exec {watch_out}< <(exec "$pm_bin" --broker "$endpoint" watch --json --session watched)
+watch_pid=$!
+seen=no
+for attempt in $(seq 1 40); do
+  pm boot -n greeter -s watched -- echo "hello $attempt" >/dev/null
+  while IFS= read -r -t 0.5 -u "$watch_out" event; do
+    if [[ $event == *'"kind":"log"'*'"line":"hello '* ]]; then seen=yes; break 2; fi
+  done
+done
+check "watch --json shows the log lines of the session" test "$seen" = yes
+pm boot -n exits -s watched -- bash -c 'exit 6' >/dev/null
+seen=no
+while IFS= read -r -t 20 -u "$watch_out" event; do
+  if [[ $event == *'"kind":"state"'*'"return_code":6'*'"transition":"exited"'* ]]; then seen=yes; break; fi
+done
+check "watch --json shows the exit with its code and transition" test "$seen" = yes
+kill "$watch_pid" 2>/dev/null
+
 # terminate kills everything
 out=$(pm terminate)
 check "terminate leaves nothing alive" test "$(grep -c ' True ' <<<"$out")" -eq 0

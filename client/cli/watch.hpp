@@ -1,0 +1,18 @@
+// drunc-pm watch: prints the live event feed (docs/PROTOCOL.md, "Events").
+#pragma once
+
+#include <string>
+
+namespace drunc::cli {
+
+struct WatchOptions {
+  std::string session;  // only this session ("" = all)
+  std::string name;     // only this exact friendly name ("" = all); needs no session filter
+  bool logs = false, states = false, broadcasts = false;  // none set = all three
+  bool json = false;
+};
+
+// Follows the feed at events_address until interrupted (Ctrl-C). Returns an exit status.
+int watch(const std::string& events_address, const WatchOptions& options);
+
+}  // namespace drunc::cli
