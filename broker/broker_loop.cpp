@@ -361,7 +361,9 @@ void BrokerLoop::logs(const Caller& caller, const pm::Request& request) {
     line.set_line(*text);
     reply(caller, pm::EXECUTED_SUCCESSFULLY, &line, /*more=*/true);
   }
-  reply(caller, pm::EXECUTED_SUCCESSFULLY, nullptr);
+  drunc_zmq::LogCursor cursor;
+  cursor.set_next_topic_sequence(publisher_.next_log_sequence(record));
+  reply(caller, pm::EXECUTED_SUCCESSFULLY, &cursor);
 }
 
 // ---- Launching and killing through workers -----------------------------------

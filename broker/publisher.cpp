@@ -41,6 +41,12 @@ void EventPublisher::broadcast(pm::BroadcastType type, const std::string& text) 
   send(wire::broadcast_topic(session_, broker_name_), message, 0, {});
 }
 
+std::uint64_t EventPublisher::next_log_sequence(const ProcessRecord& record) const {
+  const auto found =
+      topic_sequences_.find(wire::process_topic(wire::kLogKind, record.session(), record.name(), record.uuid));
+  return (found == topic_sequences_.end() ? 0 : found->second) + 1;
+}
+
 void EventPublisher::forget(const ProcessRecord& record) {
   topic_sequences_.erase(wire::process_topic(wire::kStateKind, record.session(), record.name(), record.uuid));
   topic_sequences_.erase(wire::process_topic(wire::kLogKind, record.session(), record.name(), record.uuid));

@@ -27,6 +27,8 @@ class EventPublisher {
   void state(const ProcessRecord& record, std::string_view transition);
   void log_line(const ProcessRecord& record, const std::string& line);
   void broadcast(dunedaq::druncschema::BroadcastType type, const std::string& text);
+  // The topic_sequence the next log line of this process will carry.
+  std::uint64_t next_log_sequence(const ProcessRecord& record) const;
   // After the flushed event: the process's topics will not be used again.
   void forget(const ProcessRecord& record);
 

@@ -134,13 +134,16 @@ pm::ProcessInstanceList Client::terminate() {
   return call_for_list(Command::terminate, &everything);
 }
 
-void Client::logs(const pm::LogRequest& request, const std::function<void(const pm::LogLine&)>& on_line) {
+std::uint64_t Client::logs(const pm::LogRequest& request, const std::function<void(const pm::LogLine&)>& on_line) {
   const auto id = send(Command::logs, &request);
   while (true) {
     Reply reply = wait(id, timeout_);
     if (reply.response.flag() != pm::EXECUTED_SUCCESSFULLY)
       throw ResponseError(reply.response.flag(), response_text(reply.response));
-    if (!reply.more) return;
+    if (!reply.more) {
+      drunc_zmq::LogCursor cursor;
+      return reply.response.data().UnpackTo(&cursor) ? cursor.next_topic_sequence() : 0;
+    }
     pm::LogLine line;
     if (!reply.response.data().UnpackTo(&line)) throw std::runtime_error("a logs reply did not hold a LogLine");
     on_line(line);

@@ -76,9 +76,11 @@ class Client {
   dunedaq::druncschema::ProcessInstanceList restart(const dunedaq::druncschema::ProcessQuery& query);
   dunedaq::druncschema::ProcessInstanceList flush(const dunedaq::druncschema::ProcessQuery& query = {});
   dunedaq::druncschema::ProcessInstanceList terminate();
-  // Calls on_line for each streamed line, in order; returns when the stream ends.
-  void logs(const dunedaq::druncschema::LogRequest& request,
-            const std::function<void(const dunedaq::druncschema::LogLine&)>& on_line);
+  // Calls on_line for each streamed line, in order; returns when the stream
+  // ends, with the topic_sequence the process's next log line will carry
+  // (0 if the broker did not say).
+  std::uint64_t logs(const dunedaq::druncschema::LogRequest& request,
+                     const std::function<void(const dunedaq::druncschema::LogLine&)>& on_line);
 
   void set_token(dunedaq::druncschema::Token token) { token_ = std::move(token); }
   Duration timeout() const { return timeout_; }

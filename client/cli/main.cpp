@@ -12,6 +12,7 @@
 #include "client.hpp"
 #include "output.hpp"
 #include "session_file.hpp"
+#include "logs.hpp"
 #include "watch.hpp"
 
 namespace pm = dunedaq::druncschema;
@@ -143,8 +144,10 @@ int main(int argc, char** argv) {
   auto* terminate = app.add_subcommand("terminate", "kill every process");
   auto* logs = app.add_subcommand("logs", "print the last lines of one process's output");
   logs_query.add_to(logs);
-  int how_far = 100;
-  logs->add_option("--how-far", how_far, "number of lines")->capture_default_str();
+  drunc::cli::LogsOptions logs_options;
+  logs->add_option("--how-far", logs_options.how_far, "number of lines")->capture_default_str();
+  logs->add_option("--grep", logs_options.grep, "only the lines matching this regular expression");
+  logs->add_flag("-f,--follow", logs_options.follow, "then print new lines as they come, until the process ends");
 
   auto* watch = app.add_subcommand("watch", "print the live feed of log lines, state changes and broadcasts");
   drunc::cli::WatchOptions watch_options;
@@ -240,15 +243,9 @@ int main(int argc, char** argv) {
       watch_options.json = options.json;
       return drunc::cli::watch(feed.address(), watch_options);
     } else if (*logs) {
-      pm::LogRequest request;
-      *request.mutable_query() = logs_query.query();
-      request.set_how_far(how_far);
-      client.logs(request, [&](const pm::LogLine& line) {
-        if (options.json)
-          std::cout << drunc::cli::to_json(line) << "\n";
-        else
-          std::cout << line.line() << "\n";
-      });
+      logs_options.query = logs_query.query();
+      logs_options.json = options.json;
+      return drunc::cli::print_logs(client, logs_options);
     }
   } catch (const CLI::Error& error) {
     app.exit(error);

@@ -142,6 +142,15 @@ done
 check "watch --json shows the exit with its code and transition" test "$seen" = yes
 kill "$watch_pid" 2>/dev/null
 
+# logs --follow: the last lines, then the new ones, without gap or repeat, until the process ends
+pm boot -n counter -s follow -- bash -c 'for i in $(seq 1 40); do echo "line $i"; sleep 0.02; done' >/dev/null
+out=$(timeout 60 "$pm_bin" --broker "$endpoint" logs --follow -n '^counter$' --how-far 2)
+first=$(head -1 <<<"$out" | cut -d' ' -f2)
+expected=$(seq "$first" 40 | sed 's/^/line /')
+check "logs --follow prints every line once, in order, to the end" test "$out" = "$expected"
+out=$(pm logs -n '^counter$' --grep '^line [23]0$' --how-far 1000)
+check "logs --grep keeps only the matching lines" test "$out" = $'line 20\nline 30'
+
 # terminate kills everything
 out=$(pm terminate)
 check "terminate leaves nothing alive" test "$(grep -c ' True ' <<<"$out")" -eq 0

@@ -509,7 +509,9 @@ class InteropTest(unittest.TestCase):
         self.assertEqual([unpack(r.data, process_manager_pb2.LogLine).line for r in lines], ["two", "three"])
         self.assertEqual([unpack(r.data, process_manager_pb2.LogLine).uuid.uuid for r in lines], [uuid, uuid])
         self.assertEqual(done.flag, EXECUTED_SUCCESSFULLY)
-        self.assertFalse(done.HasField("data"))
+        # The final reply carries where the feed continues: the sequence of the next line.
+        cursor = unpack(done.data, events_pb2.LogCursor)
+        self.assertEqual(cursor.next_topic_sequence, 4)
 
     def _kill_quietly(self, uuid):
         if self.broker.process.poll() is None:
