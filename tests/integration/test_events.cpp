@@ -116,3 +116,26 @@ TEST_CASE("drunc broadcasts: command received, its outcome, and each process exi
   const auto uuid = boot(client, boot_request("short", "bash", {"-c", "exit 4"}));
   broadcast_with(pm::SUBPROCESS_STATUS_UPDATE, "uuid " + uuid + ", generation 1) exited with status 4");
 }
+
+TEST_CASE("a subscriber that keeps up receives all 100,000 lines of a process, in order") {
+  TestBroker broker;
+  auto client = broker.client();
+  Events events(broker, {"log/flood/", "state/flood/"});
+  const auto uuid = boot(client, boot_request("printer", "seq", {"1", "100000"}, "flood"));
+  std::uint64_t expected = 1;
+  bool exited = false;
+  while (!exited) {
+    const auto event = events.wait_for([](const drunc::client::Event&) { return true; });
+    if (event.topic.rfind("state/", 0) == 0) {
+      exited = event.meta.transition() == "exited";
+      continue;
+    }
+    pm::LogLine line;
+    REQUIRE(line.ParseFromString(event.payload));
+    REQUIRE(line.line() == std::to_string(expected));
+    REQUIRE(event.meta.topic_sequence() == expected);
+    ++expected;
+  }
+  CHECK(expected == 100001);  // every line, then the exit
+  (void)uuid;
+}
