@@ -21,6 +21,8 @@
 
 #include "broker.hpp"
 #include "client.hpp"
+#include "report.hpp"
+#include "scenarios.hpp"
 
 extern char** environ;
 
@@ -32,30 +34,6 @@ using drunc::wire::Command;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-struct Stats {
-  double median, min, max;
-};
-
-Stats stats_of(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return {values[values.size() / 2], values.front(), values.back()};
-}
-
-std::string format(const Stats& stats) {
-  char text[96];
-  std::snprintf(text, sizeof text, "%.3f s (%.3f-%.3f)", stats.median, stats.min, stats.max);
-  return text;
-}
-
-void print_row(const std::string& scenario, const std::string& quantity, const std::vector<double>& ours,
-               const std::vector<double>& baseline) {
-  const Stats a = stats_of(ours), b = stats_of(baseline);
-  char ratio[32];
-  std::snprintf(ratio, sizeof ratio, "%.1fx faster", b.median / a.median);
-  std::cout << "| " << scenario << " | " << quantity << " | " << format(a) << " | " << format(b) << " | " << ratio
-            << " |" << std::endl;
 }
 
 struct SshTarget {
@@ -183,8 +161,9 @@ void ssh_scenario(const std::string& name, const SshTarget& target, int count, i
     baseline_kill.push_back(bk);
     std::cerr << name << ": repetition " << r + 1 << "/" << repetitions << " done" << std::endl;
   }
-  print_row(name, "boot " + std::to_string(count) + " until all RUNNING", boot, baseline_boot);
-  print_row(name, "kill all " + std::to_string(count), kill, baseline_kill);
+  bench::print_row(name, "boot " + std::to_string(count) + " until all RUNNING", boot, baseline_boot, "s",
+                   bench::Better::smaller);
+  bench::print_row(name, "kill all " + std::to_string(count), kill, baseline_kill, "s", bench::Better::smaller);
 }
 
 }  // namespace
@@ -195,7 +174,7 @@ int main(int argc, char** argv) {
   std::string sshd_state = "/tmp/drunc-test-sshd";
   int count = 100;
   int repetitions = 5;
-  app.add_option("scenario", scenario, "ssh-one-host | ssh-four-hosts")->required();
+  app.add_option("scenario", scenario, "ssh-one-host | ssh-four-hosts | requests | scale")->required();
   app.add_option("--sshd-state", sshd_state, "state directory of tests/fixtures/sshd.sh")->capture_default_str();
   app.add_option("-n,--count", count, "processes")->capture_default_str();
   app.add_option("-r,--repetitions", repetitions, "repetitions (the median is reported)")->capture_default_str();
@@ -205,6 +184,8 @@ int main(int argc, char** argv) {
   try {
     SshTarget target;
     target.state = sshd_state;
+    if (scenario == "requests") return bench::run_requests(repetitions), 0;
+    if (scenario == "scale") return bench::run_scale(count, repetitions), 0;
     if (scenario == "ssh-one-host") {
       target.hosts = {"127.0.0.2"};
     } else if (scenario == "ssh-four-hosts") {

@@ -1,0 +1,183 @@
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+#include <zmq_addon.hpp>
+
+#include "broker.hpp"
+#include "client.hpp"
+#include "report.hpp"
+#include "scenarios.hpp"
+#include "wire/envelope.hpp"
+
+namespace bench {
+namespace {
+
+namespace pm = dunedaq::druncschema;
+using Clock = std::chrono::steady_clock;
+using drunc::wire::Command;
+
+// The baseline: a ROUTER in its own thread answering each request with the
+// exact Response bytes the broker gave for that command (same frames, same size).
+class EchoServer {
+ public:
+  explicit EchoServer(std::map<std::string, std::string> replies)
+      : replies_(std::move(replies)), socket_(context_, zmq::socket_type::router) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.bind("tcp://127.0.0.1:*");
+    endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~EchoServer() {
+    stop_ = true;
+    thread_.join();
+  }
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  void serve() {
+    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+    while (!stop_) {
+      if (zmq::poll(&item, 1, std::chrono::milliseconds(50)) == 0) continue;
+      std::vector<zmq::message_t> frames;
+      while (zmq::recv_multipart(socket_, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
+        auto decoded = drunc::wire::decode_request(frames);
+        if (auto* request = std::get_if<drunc::wire::RequestEnvelope>(&decoded)) {
+          auto reply = drunc::wire::encode_reply(request->from, false, replies_[request->command]);
+          zmq::send_multipart(socket_, reply);
+        }
+        frames.clear();
+      }
+    }
+  }
+
+  std::map<std::string, std::string> replies_;
+  zmq::context_t context_;
+  zmq::socket_t socket_;
+  std::string endpoint_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+struct Request {
+  std::string label;
+  Command command;
+  const google::protobuf::Message* data;
+};
+
+// Round-trip times of `count` requests, one in flight, in microseconds.
+std::vector<double> round_trips(const std::string& endpoint, const Request& request, int count) {
+  drunc::client::Client client(endpoint);
+  std::vector<double> times;
+  times.reserve(count);
+  for (int i = 0; i < count + 100; ++i) {  // the first 100 warm up
+    const auto start = Clock::now();
+    client.wait(client.send(request.command, request.data), std::chrono::seconds(10));
+    if (i >= 100) times.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+  }
+  return times;
+}
+
+double percentile(std::vector<double> values, double fraction) {
+  std::sort(values.begin(), values.end());
+  return values[std::min(values.size() - 1, static_cast<std::size_t>(fraction * values.size()))];
+}
+
+// Replies per second with `clients` clients, each keeping `window` requests in flight.
+double throughput(const std::string& endpoint, const Request& request, int clients, int window,
+                  std::chrono::milliseconds duration) {
+  std::atomic<long> done{0};
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  const auto end = start + duration;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&] {
+      drunc::client::Client client(endpoint);
+      int in_flight = 0;
+      long answered = 0;
+      for (; in_flight < window; ++in_flight) client.send(request.command, request.data);
+      while (in_flight > 0) {
+        if (!client.receive(std::chrono::seconds(10))) break;
+        --in_flight;
+        ++answered;
+        if (Clock::now() < end) {
+          client.send(request.command, request.data);
+          ++in_flight;
+        }
+      }
+      done += answered;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  return static_cast<double>(done) / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+void run_requests(int repetitions) {
+  drunc::broker::Config config;
+  config.control_endpoint = "tcp://127.0.0.1:*";
+  config.events_endpoint = "tcp://127.0.0.1:*";
+  drunc::broker::Broker broker(config);
+  drunc::client::Client setup(broker.control_endpoint());
+  std::string one_uuid;
+  for (int i = 0; i < 100; ++i) {
+    pm::BootRequest boot;
+    boot.mutable_process_description()->mutable_metadata()->set_name("app-" + std::to_string(i));
+    boot.mutable_process_description()->mutable_metadata()->set_session("bench");
+    auto* command = boot.mutable_process_description()->add_executable_and_arguments();
+    command->set_exec("sleep");
+    command->add_args("300");
+    boot.mutable_process_restriction()->add_allowed_hosts("localhost");
+    one_uuid = setup.boot(boot).values(0).uuid().uuid();
+  }
+  pm::ProcessQuery one, all;
+  one.add_uuids()->set_uuid(one_uuid);
+  const std::vector<Request> requests = {{"ps of one process", Command::ps, &one},
+                                         {"ps of all 100", Command::ps, &all},
+                                         {"describe", Command::describe, nullptr}};
+  // The echo answers with the very bytes the broker answers.
+  std::map<std::string, std::string> replies;
+  replies["ps"] = setup.call(Command::ps, &one).SerializeAsString();
+  replies["describe"] = setup.call(Command::describe, nullptr).SerializeAsString();
+  EchoServer echo_one(replies);
+  replies["ps"] = setup.call(Command::ps, &all).SerializeAsString();
+  EchoServer echo_all(replies);
+
+  for (const auto& request : requests) {
+    const auto& echo = request.data == &all ? echo_all : echo_one;
+    std::map<double, std::pair<std::vector<double>, std::vector<double>>> by_percentile;
+    for (int r = 0; r < repetitions; ++r) {
+      const auto ours = round_trips(broker.control_endpoint(), request, 2000);
+      const auto base = round_trips(echo.endpoint(), request, 2000);
+      for (double p : {0.5, 0.99, 0.999}) {
+        by_percentile[p].first.push_back(percentile(ours, p));
+        by_percentile[p].second.push_back(percentile(base, p));
+      }
+    }
+    for (const auto& [p, values] : by_percentile) {
+      char label[96];
+      std::snprintf(label, sizeof label, "%s: latency p%g, 1 in flight", request.label.c_str(), p * 100);
+      print_row("requests", label, values.first, values.second, "us", Better::smaller);
+    }
+  }
+  for (int clients : {1, 4, 16}) {
+    for (const auto& request : requests) {
+      if (request.command == Command::describe) continue;
+      const auto& echo = request.data == &all ? echo_all : echo_one;
+      std::vector<double> ours, base;
+      for (int r = 0; r < repetitions; ++r) {
+        ours.push_back(throughput(broker.control_endpoint(), request, clients, 64, std::chrono::milliseconds(1000)));
+        base.push_back(throughput(echo.endpoint(), request, clients, 64, std::chrono::milliseconds(1000)));
+      }
+      print_row("requests",
+                request.label + ": throughput, " + std::to_string(clients) + " clients x 64 in flight", ours, base,
+                "req/s", Better::larger);
+    }
+  }
+  setup.terminate();
+}
+
+}  // namespace bench
