@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every benchmark scenario, each against its baseline in the same run,
 # and rewrites docs/PERFORMANCE.md. Needs root (the SSH scenarios start the
-# test sshd of tests/fixtures/sshd.sh on 127.0.0.2-5). Takes about 15 minutes:
-# the baseline's kill alone waits 0.5 s per process, as the method it measures.
+# test sshd of tests/fixtures/sshd.sh on 127.0.0.2-5). Takes about 18 minutes,
+# most of it the SSH baseline's kill, which waits 0.5 s per process, as the
+# method it measures does. Run it on an otherwise idle machine.
 #   bench/run.sh [REPETITIONS]   (default 5; the median is reported)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,9 +15,13 @@ trap 'tests/fixtures/sshd.sh stop' EXIT
 
 bench=build-bench/bench/drunc-bench
 rows=$(mktemp)
+requests=$(mktemp)
+scale=$(mktemp)
 for scenario in ssh-one-host ssh-four-hosts; do
   "$bench" "$scenario" --count 100 --repetitions "$repetitions" >>"$rows"
 done
+"$bench" requests --repetitions "$repetitions" >"$requests"
+"$bench" scale --count 1000 --repetitions "$repetitions" >"$scale"
 
 cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 {
@@ -46,11 +51,48 @@ connection yet, as at the start of a run.
 |---|---|---|---|---|
 HEADER
   cat "$rows"
-  cat <<'FOOTER'
+  cat <<'MIDDLE'
 
 Targets (issue 3): at least 10 times faster than the baseline for 100
 processes, and all 100 killed in under 2 s.
+
+## Request round trips
+
+A broker with 100 registered processes (`sleep`), the client library's
+DEALER over TCP loopback. Latency: 2,000 requests one after another (after
+100 to warm up), percentiles per repetition. Throughput: each client in its
+own thread keeps 64 requests in flight for 1 s. Baseline: a bare ZeroMQ
+ROUTER in one thread answering the same requests from the same clients with
+the very bytes the broker answers (so the same sizes: ~0.2 kB for one
+process, ~20 kB for 100).
+
+| scenario | quantity | drunc-zmq | baseline | ratio |
+|---|---|---|---|---|
+MIDDLE
+  cat "$requests"
+  cat <<'MIDDLE'
+
+Targets (issue 5): one-process `ps` throughput at 16 clients at least 50% of
+the echo's; p50 latency at most 1.5 times the echo's.
+
+## Scale: 1,000 local processes
+
+1,000 `sh -c 'echo ready; exec sleep 300'` booted from one client (pipelined),
+until every answer is in; memory is the growth of the process's resident
+set while the broker holds them (the bench runs the broker in-process);
+then one `ps` of all, and one `terminate` once each has printed its line.
+Baseline: `posix_spawn` of the same 1,000 `sh` directly, then SIGKILL and
+`waitpid` of all: what the machine itself needs.
+
+| scenario | quantity | drunc-zmq | baseline | ratio |
+|---|---|---|---|---|
+MIDDLE
+  cat "$scale"
+  cat <<'FOOTER'
+
+Targets (issue 5): boot of 1,000 local processes in under 3 s, broker memory
+under 64 MiB, terminate in under 3 s.
 FOOTER
 } >docs/PERFORMANCE.md
-rm -f "$rows"
+rm -f "$rows" "$requests" "$scale"
 echo "bench: wrote docs/PERFORMANCE.md"
