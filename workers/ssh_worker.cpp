@@ -91,6 +91,17 @@ struct Connection {
 
 std::string errno_text(int error) { return std::strerror(error); }
 
+// Says goodbye if the socket takes it at once, then shuts the socket down so
+// that freeing the session cannot wait on a silent peer, and frees it all.
+void close_connection(Connection& connection) {
+  connection.agent.reset();  // the agent belongs to the session
+  if (connection.session) libssh2_session_disconnect(connection.session.get(), "drunc-zmq closing");
+  if (connection.fd >= 0) ::shutdown(connection.fd, SHUT_RDWR);
+  connection.session.reset();
+  if (connection.fd >= 0) ::close(connection.fd);
+  connection.fd = -1;
+}
+
 int signal_number(const std::string& name) {
   for (int number = 1; number < 65; ++number) {
     const char* abbreviation = ::sigabbrev_np(number);
@@ -162,11 +173,7 @@ Loop::Loop(zmq::socket_t& socket, int stop_fd, const SshSettings& settings)
 
 Loop::~Loop() {
   processes_.clear();  // channels first: they belong to the sessions
-  for (auto& connection : connections_) {
-    connection->agent.reset();  // the agent belongs to the session
-    connection->session.reset();
-    if (connection->fd >= 0) ::close(connection->fd);
-  }
+  for (auto& connection : connections_) close_connection(*connection);
   ::close(epoll_fd_);
 }
 
@@ -480,9 +487,7 @@ void Loop::remove_closed_connections() {
     for (auto* process : connection.processes) process->connection = nullptr;
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, connection.fd, nullptr);
     connection_of_fd_.erase(connection.fd);
-    connection.agent.reset();  // the agent belongs to the session
-    connection.session.reset();
-    ::close(connection.fd);
+    close_connection(connection);
     it = connections_.erase(it);
     removed = true;
   }

@@ -19,9 +19,11 @@ std::string last_error(LIBSSH2_SESSION* session) {
 }
 
 void SessionDeleter::operator()(LIBSSH2_SESSION* session) const {
-  // Non-blocking: a disconnect message that cannot go out at once is dropped.
-  libssh2_session_disconnect(session, "drunc-zmq closing");
-  libssh2_session_free(session);
+  // A non-blocking free returns EAGAIN while it still has channels to close;
+  // once the socket is shut down (the owner does that first) it fails fast
+  // instead, and frees.
+  for (int attempt = 0; attempt < 100; ++attempt)
+    if (libssh2_session_free(session) != LIBSSH2_ERROR_EAGAIN) return;
 }
 
 void ChannelDeleter::operator()(LIBSSH2_CHANNEL* channel) const { libssh2_channel_free(channel); }

@@ -22,6 +22,7 @@ void initialise_library();
 // libssh2's text for the session's last error, e.g. "Channel open failure (administratively prohibited)".
 std::string last_error(LIBSSH2_SESSION* session);
 
+// Frees the session; shut its socket down first (see close_connection in the worker).
 struct SessionDeleter {
   void operator()(LIBSSH2_SESSION* session) const;
 };
