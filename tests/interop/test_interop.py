@@ -513,6 +513,43 @@ class InteropTest(unittest.TestCase):
         cursor = unpack(done.data, events_pb2.LogCursor)
         self.assertEqual(cursor.next_topic_sequence, 4)
 
+    def test_follow_a_whole_session_from_the_feed_alone(self):
+        """A monitoring tool's view: every line and every exit of a session's
+        processes, in order per process, with no gap in the topic sequences."""
+        events_address = unpack(self.describe().broadcast, events_pb2.EventFeed).address
+        subscriber = self.subscribe_live(events_address, "log/%s/" % self.session, "state/%s/" % self.session)
+        expected_codes = {}
+        for index in range(3):
+            name = "worker-%d" % index
+            script = 'for i in $(seq 1 1000); do echo "%s line $i"; done; exit %d' % (name, index + 3)
+            instances = self.instances(self.client.call("boot", boot_request(name, self.session, ["bash", "-c", script])))
+            expected_codes[instances[0].uuid.uuid] = (name, index + 3)
+        lines = {uuid: [] for uuid in expected_codes}
+        sequences = {}
+        exits = {}
+        deadline = time.monotonic() + 60
+        while len(exits) < len(expected_codes):
+            event = subscriber.next_event(deadline)
+            self.assertIsNotNone(event, "the feed stopped before every exit: %d of %d" % (len(exits), len(expected_codes)))
+            topic, payload, meta = event
+            kind, session, name, uuid = topic.split("/")
+            if uuid not in expected_codes:
+                continue  # a warm-up process
+            self.assertEqual(sequences.get(topic, 0) + 1, meta.topic_sequence, "a gap on " + topic)
+            sequences[topic] = meta.topic_sequence
+            if kind == "log":
+                line = process_manager_pb2.LogLine.FromString(payload)
+                self.assertEqual(line.uuid.uuid, uuid)
+                lines[uuid].append(line.line)
+            elif meta.transition == "exited":
+                self.assertNotIn(uuid, exits, "two exits for one process")
+                exits[uuid] = process_manager_pb2.ProcessInstance.FromString(payload)
+                self.assertEqual(len(lines[uuid]), 1000, "the exit came before every line")
+        for uuid, (name, code) in expected_codes.items():
+            self.assertEqual(lines[uuid], ["%s line %d" % (name, i) for i in range(1, 1001)])
+            self.assertEqual(exits[uuid].status_code, DEAD)
+            self.assertEqual(exits[uuid].return_code, code)
+
     def _kill_quietly(self, uuid):
         if self.broker.process.poll() is None:
             try:
