@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -86,6 +87,7 @@ struct Connection {
   Clock::time_point next_keepalive;
   Clock::time_point last_inbound;  // when the server last sent anything (keepalives ask it to)
   std::uint32_t watched = 0;   // epoll events registered
+  bool registered = false;     // in the epoll set
   bool closed = false;         // failed or idle: to be removed
 };
 
@@ -157,6 +159,7 @@ class Loop {
   std::list<std::unique_ptr<Connection>> connections_;
   std::unordered_map<int, Connection*> connection_of_fd_;
   std::deque<RemoteProcess*> waiting_;  // for a connection with room (handshake limit reached)
+  bool retry_waiting_ = false;          // a connection became ready or closed: waiting_ may move
 };
 
 Loop::Loop(zmq::socket_t& socket, int stop_fd, const SshSettings& settings)
@@ -188,8 +191,13 @@ void Loop::run() {
       if (fd == stop_fd_) stopping_ = true;
       auto found = connection_of_fd_.find(fd);
       if (found == connection_of_fd_.end() || found->second->closed) continue;
-      if (events[i].events & EPOLLIN) found->second->last_inbound = Clock::now();
-      pump(*found->second);
+      Connection& connection = *found->second;
+      if ((events[i].events & (EPOLLERR | EPOLLHUP)) && connection.processes.empty()) {
+        fail_connection(connection, "the connection was closed");  // idle: nothing else would notice
+        continue;
+      }
+      if (events[i].events & EPOLLIN) connection.last_inbound = Clock::now();
+      pump(connection);
     }
     fire_timers();
     remove_closed_connections();
@@ -249,6 +257,10 @@ void Loop::assign(RemoteProcess& process) {
   for (auto& connection : connections_) {
     if (connection->closed || connection->full || !(connection->endpoint == process.endpoint)) continue;
     process.connection = connection.get();
+    if (connection->processes.empty()) {  // idle until now: its input was not watched
+      connection->last_inbound = Clock::now();
+      connection->next_keepalive = Clock::now() + settings_.keepalive_interval;
+    }
     connection->processes.push_back(&process);
     if (connection->phase == Connection::Phase::ready) pump(*connection);
     return;
@@ -401,6 +413,7 @@ bool Loop::advance_setup(Connection& connection) {
       return false;
     }
     connection.phase = Connection::Phase::ready;
+    retry_waiting_ = true;
     connection.agent.reset();
     libssh2_keepalive_config(session, 1, static_cast<unsigned>(std::max<long>(1, settings_.keepalive_interval.count() / 1000)));
     connection.next_keepalive = Clock::now() + settings_.keepalive_interval;
@@ -464,15 +477,19 @@ void Loop::fail_connection(Connection& connection, const std::string& reason) {
 }
 
 void Loop::watch(Connection& connection) {
-  std::uint32_t wanted = EPOLLIN;
+  // An idle ready connection has nothing to read its input for: watching it
+  // would wake the loop forever (level-triggered). Errors are still reported.
+  const bool idle = connection.phase == Connection::Phase::ready && connection.processes.empty();
+  std::uint32_t wanted = idle ? 0u : static_cast<std::uint32_t>(EPOLLIN);
   if (connection.phase == Connection::Phase::connecting ||
       (libssh2_session_block_directions(connection.session.get()) & LIBSSH2_SESSION_BLOCK_OUTBOUND))
     wanted |= EPOLLOUT;
-  if (wanted == connection.watched) return;
+  if (connection.registered && wanted == connection.watched) return;
   epoll_event event{};
   event.events = wanted;
   event.data.fd = connection.fd;
-  ::epoll_ctl(epoll_fd_, connection.watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, connection.fd, &event);
+  ::epoll_ctl(epoll_fd_, connection.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, connection.fd, &event);
+  connection.registered = true;
   connection.watched = wanted;
 }
 
@@ -491,8 +508,10 @@ void Loop::remove_closed_connections() {
     it = connections_.erase(it);
     removed = true;
   }
-  if (!removed) return;
-  // Room for handshakes may have freed up.
+  if (removed) retry_waiting_ = true;
+  if (!retry_waiting_) return;
+  // Room for handshakes, or a ready connection with room, may be there now.
+  retry_waiting_ = false;
   std::deque<RemoteProcess*> waiting;
   waiting.swap(waiting_);
   for (auto* process : waiting) assign(*process);
@@ -508,6 +527,13 @@ void Loop::advance(Connection& connection, RemoteProcess& process) {
     if (!channel) {
       const int error = libssh2_session_last_errno(session);
       if (error == LIBSSH2_ERROR_EAGAIN) return;
+      const bool other_channels = std::any_of(connection.processes.begin(), connection.processes.end(),
+                                              [&](const RemoteProcess* other) { return other != &process && other->channel; });
+      if (error == LIBSSH2_ERROR_CHANNEL_FAILURE && !other_channels) {
+        // Refused with no channel open: the server takes none at all here.
+        start_failed(process, "the server refused a session channel: " + ssh::last_error(session));
+        return;
+      }
       if (error == LIBSSH2_ERROR_CHANNEL_FAILURE) {
         // MaxSessions reached: this connection is full; another one takes the process.
         connection.full = true;
@@ -554,6 +580,10 @@ void Loop::advance(Connection& connection, RemoteProcess& process) {
     int rc = libssh2_channel_close(process.channel.get());
     if (rc == 0) rc = libssh2_channel_wait_closed(process.channel.get());
     if (rc == LIBSSH2_ERROR_EAGAIN) return;
+    if (rc != 0) {
+      fail_connection(connection, "cannot close the channel: " + ssh::last_error(session));
+      return;
+    }
     pb::Exited exited;
     char* signal_name = nullptr;
     std::size_t signal_length = 0;
@@ -684,9 +714,10 @@ int Loop::milliseconds_to_next_timer() const {
     if (connection->closed) continue;
     if (connection->phase != Connection::Phase::ready) {
       consider(connection->deadline);
+    } else if (connection->processes.empty()) {
+      consider(connection->idle_since + settings_.idle_close);
     } else {
       consider(connection->next_keepalive);
-      if (connection->processes.empty()) consider(connection->idle_since + settings_.idle_close);
     }
   }
   for (const auto& [uuid, process] : processes_)
@@ -719,6 +750,7 @@ void Loop::fire_timers() {
       connection->closed = true;
       continue;
     }
+    if (connection->processes.empty()) continue;  // idle: the idle timer above closes it
     // Keepalives want a reply: a server silent for three intervals is gone,
     // even when its kernel still acknowledges (a hung host, a stopped sshd).
     if (now - connection->last_inbound > 3 * settings_.keepalive_interval + std::chrono::milliseconds(500)) {
