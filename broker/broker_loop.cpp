@@ -429,11 +429,13 @@ HostRoute BrokerLoop::route(const std::string& allowed_host, const pm::ProcessMe
     if (route.port <= 0 || route.port > 65535) return {};
   }
   if (route.host.empty()) return {};
-  for (const auto& local : config_.local_hosts)
-    if (local == route.host || local == allowed_host) {
-      route.worker = kLocalWorker;
-      return route;
-    }
+  // A local host with an explicit port means an SSH server on this machine.
+  if (route.port == 0)
+    for (const auto& local : config_.local_hosts)
+      if (local == route.host) {
+        route.worker = kLocalWorker;
+        return route;
+      }
   const auto overrides = config_.hosts.find(route.host);
   if (route.port == 0) route.port = overrides != config_.hosts.end() && overrides->second.port ? overrides->second.port
                                                                                                : config_.ssh.default_port;

@@ -617,6 +617,29 @@ TEST_CASE("a changed host key is refused under accept-new, from known_hosts or f
   CHECK(processes_with_marker(marker).empty());
 }
 
+TEST_CASE("a known host offering a key of another type is refused under accept-new, not recorded") {
+  TempDir scratch("drunc-ssh-other-type");
+  // The host is known with an RSA key; the server offers its ed25519 key.
+  const auto rsa_path = scratch / unique_marker("rsa_key");
+  run("ssh-keygen -q -t rsa -b 2048 -N '' -f " + drunc::workers::shell_quote(rsa_path));
+  std::istringstream rsa_line(run("cat " + drunc::workers::shell_quote(rsa_path + ".pub")));
+  std::string type, blob;
+  rsa_line >> type >> blob;
+  const auto known = write_known_hosts(scratch, "known_hosts", {{"127.0.0.3", type + " " + blob}});
+  const auto accepted = scratch / "accepted_hosts";
+  TestBroker broker([&](auto& config) {
+    configure(config, scratch);
+    config.ssh.known_hosts_files = {known};
+    config.ssh.accepted_hosts_file = accepted;
+    config.ssh.host_key_policy = HostKeyPolicy::accept_new;
+  });
+  auto client = broker.client();
+  const auto refused = boot_response(client, marked_sleep("other-type", unique_marker("drunc-ssh-other-type"), {"127.0.0.3"}));
+  CHECK(refused.flag() == pm::DRUNC_EXCEPTION_THROWN);
+  CHECK_THAT(error_text(refused), Contains("CHANGED") && Contains(server_fingerprint()));
+  CHECK_FALSE(std::filesystem::exists(accepted));
+}
+
 TEST_CASE("accept-new records an unknown host's key in the accepted hosts file, and uses it the next time") {
   TempDir scratch("drunc-ssh-acceptnew");
   const auto accepted = scratch / "accepted_hosts";

@@ -68,8 +68,22 @@ std::string check_host_key(LIBSSH2_SESSION* session, const SshSettings& settings
 
   const int type_mask =
       LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | known_host_key_type(key_type);
-  libssh2_knownhost* found = nullptr;
-  const int result = libssh2_knownhost_checkp(known.get(), host.c_str(), port, key, key_length, type_mask, &found);
+  // As OpenSSH: a host on another port than 22 is known only as "[host]:port".
+  const std::string name = host_spec(host, port);
+  auto check = [&](int mask) {
+    libssh2_knownhost* found = nullptr;
+    return libssh2_knownhost_checkp(known.get(), name.c_str(), -1, key, key_length, mask, &found);
+  };
+  int result = check(type_mask);
+  if (result == LIBSSH2_KNOWNHOST_CHECK_NOTFOUND) {
+    // libssh2 skips entries of other key types: a host known with another type
+    // of key that now offers this one has changed its key, as far as we know.
+    for (int other : {LIBSSH2_KNOWNHOST_KEY_SSHRSA, LIBSSH2_KNOWNHOST_KEY_SSHDSS, LIBSSH2_KNOWNHOST_KEY_ECDSA_256,
+                      LIBSSH2_KNOWNHOST_KEY_ECDSA_384, LIBSSH2_KNOWNHOST_KEY_ECDSA_521, LIBSSH2_KNOWNHOST_KEY_ED25519})
+      if (other != known_host_key_type(key_type) &&
+          check(LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | other) == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+        result = LIBSSH2_KNOWNHOST_CHECK_MISMATCH;
+  }
   const std::string fingerprint = host_key_fingerprint(session);
   switch (result) {
     case LIBSSH2_KNOWNHOST_CHECK_MATCH: return {};

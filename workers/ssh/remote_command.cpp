@@ -12,7 +12,7 @@ namespace {
 // chatter ("[1]+ Done") would land on stderr, hence stderr is closed after the pid.
 constexpr const char* kWrapper = R"wrapper(exec 3<&0 </dev/null
 set -m
-bash --noprofile --norc -c "$1" 3<&- &
+bash --noprofile --norc -c "$1" 3<&- 2>&1 &
 group=$!
 printf 'DRUNC-PID %d\n' "$group" >&2
 exec 2>/dev/null
