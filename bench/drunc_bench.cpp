@@ -23,6 +23,7 @@
 #include "client.hpp"
 #include "report.hpp"
 #include "scenarios.hpp"
+#include "sessions.hpp"
 
 extern char** environ;
 
@@ -30,11 +31,8 @@ namespace {
 
 namespace pm = dunedaq::druncschema;
 using Clock = std::chrono::steady_clock;
-using drunc::wire::Command;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using bench::seconds_since;
 
 struct SshTarget {
   std::string state;  // the test sshd's state directory (tests/fixtures/sshd.sh)
@@ -63,32 +61,11 @@ drunc::broker::Config broker_config(const SshTarget& target) {
 std::pair<double, double> drunc_boot_and_kill(const SshTarget& target, int count) {
   drunc::broker::Broker broker(broker_config(target));
   drunc::client::Client client(broker.control_endpoint(), std::chrono::seconds(120));
-  std::vector<std::string> ids;
   const auto start = Clock::now();
-  for (int i = 0; i < count; ++i) {
-    pm::BootRequest request;
-    auto* description = request.mutable_process_description();
-    description->mutable_metadata()->set_name("bench-" + std::to_string(i));
-    auto* command = description->add_executable_and_arguments();
-    command->set_exec("sh");
-    command->add_args("-c");
-    command->add_args("echo ready; exec sleep 300");
-    request.mutable_process_restriction()->add_allowed_hosts(target.hosts[i % target.hosts.size()]);
-    ids.push_back(client.send(Command::boot, &request));
-  }
-  for (const auto& id : ids) {
-    const auto reply = client.wait(id, std::chrono::seconds(120));
-    if (reply.response.flag() != pm::EXECUTED_SUCCESSFULLY)
-      throw std::runtime_error("boot failed: " + drunc::client::response_text(reply.response));
-  }
+  bench::boot_ready_processes(client, "bench", "", target.hosts, count);
   const double boot = seconds_since(start);
-  // Kill processes that run, as at the end of a run: each has said "ready"
-  // (a signal that arrives while the shells are still starting is ignored by bash).
-  for (int i = 0; i < count; ++i) {
-    pm::LogRequest request;
-    request.mutable_query()->add_names("^bench-" + std::to_string(i) + "$");
-    for (bool ready = false; !ready;) client.logs(request, [&](const pm::LogLine&) { ready = true; });
-  }
+  // Kill processes that run, as at the end of a run.
+  bench::wait_until_each_is_ready(client, "bench", count);
   const auto kill_start = Clock::now();
   const auto killed = client.terminate();
   const double kill = seconds_since(kill_start);

@@ -11,6 +11,7 @@
 #include "client.hpp"
 #include "report.hpp"
 #include "scenarios.hpp"
+#include "sessions.hpp"
 
 extern char** environ;
 
@@ -19,9 +20,7 @@ namespace {
 
 namespace pm = dunedaq::druncschema;
 using Clock = std::chrono::steady_clock;
-using drunc::wire::Command;
 
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 // This process's resident memory, in MiB.
 double resident_mib() {
@@ -43,31 +42,12 @@ Figures drunc_scale(int count) {
   config.events_endpoint = "tcp://127.0.0.1:*";
   drunc::broker::Broker broker(config);
   drunc::client::Client client(broker.control_endpoint(), std::chrono::seconds(120));
-  std::vector<std::string> ids;
   const auto start = Clock::now();
-  for (int i = 0; i < count; ++i) {
-    pm::BootRequest request;
-    auto* description = request.mutable_process_description();
-    description->mutable_metadata()->set_name("app-" + std::to_string(i));
-    description->mutable_metadata()->set_session("scale");
-    auto* command = description->add_executable_and_arguments();
-    command->set_exec("sh");
-    command->add_args("-c");
-    command->add_args("echo ready; exec sleep 300");
-    request.mutable_process_restriction()->add_allowed_hosts("localhost");
-    ids.push_back(client.send(Command::boot, &request));
-  }
-  for (const auto& id : ids)
-    if (client.wait(id, std::chrono::seconds(120)).response.flag() != pm::EXECUTED_SUCCESSFULLY)
-      throw std::runtime_error("a boot failed");
+  boot_ready_processes(client, "app", "scale", {"localhost"}, count);
   Figures figures{};
   figures.boot = seconds_since(start);
-  // Kill running processes, as at the end of a run: each has said "ready".
-  for (int i = 0; i < count; ++i) {
-    pm::LogRequest request;
-    request.mutable_query()->add_names("^app-" + std::to_string(i) + "$");
-    for (bool ready = false; !ready;) client.logs(request, [&](const pm::LogLine&) { ready = true; });
-  }
+  // Kill running processes, as at the end of a run.
+  wait_until_each_is_ready(client, "app", count);
   figures.memory = resident_mib() - memory_before;
   const auto ps_start = Clock::now();
   if (client.ps().values_size() != count) throw std::runtime_error("ps did not list every process");
