@@ -151,17 +151,19 @@ int main(int argc, char** argv) {
   std::string sshd_state = "/tmp/drunc-test-sshd";
   int count = 100;
   int repetitions = 5;
+  std::string only;
   app.add_option("scenario", scenario, "ssh-one-host | ssh-four-hosts | requests | scale")->required();
   app.add_option("--sshd-state", sshd_state, "state directory of tests/fixtures/sshd.sh")->capture_default_str();
   app.add_option("-n,--count", count, "processes")->capture_default_str();
   app.add_option("-r,--repetitions", repetitions, "repetitions (the median is reported)")->capture_default_str();
+  app.add_option("--only", only, "requests: measure only the rows whose quantity contains this text");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(std::getenv("DRUNC_BENCH_DEBUG") ? spdlog::level::info : spdlog::level::warn);
   ::signal(SIGPIPE, SIG_IGN);
   try {
     SshTarget target;
     target.state = sshd_state;
-    if (scenario == "requests") return bench::run_requests(repetitions), 0;
+    if (scenario == "requests") return bench::run_requests(repetitions, only), 0;
     if (scenario == "scale") return bench::run_scale(count, repetitions), 0;
     if (scenario == "ssh-one-host") {
       target.hosts = {"127.0.0.2"};

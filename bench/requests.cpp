@@ -10,7 +10,9 @@
 #include "client.hpp"
 #include "report.hpp"
 #include "scenarios.hpp"
+#include "thread_cpu.hpp"
 #include "wire/envelope.hpp"
+#include "worker_link.hpp"
 
 namespace bench {
 namespace {
@@ -18,6 +20,9 @@ namespace {
 namespace pm = dunedaq::druncschema;
 using Clock = std::chrono::steady_clock;
 using drunc::wire::Command;
+
+constexpr const char* kBrokerThread = "drunc-broker";
+constexpr const char* kEchoThread = "bench-echo";
 
 // The baseline: a ROUTER in its own thread answering each request with the
 // exact Response bytes the broker gave for that command (same frames, same size).
@@ -38,6 +43,7 @@ class EchoServer {
 
  private:
   void serve() {
+    drunc::workers::name_this_thread(kEchoThread);
     zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
     while (!stop_) {
       if (zmq::poll(&item, 1, std::chrono::milliseconds(50)) == 0) continue;
@@ -85,11 +91,18 @@ double percentile(std::vector<double> values, double fraction) {
   return values[std::min(values.size() - 1, static_cast<std::size_t>(fraction * values.size()))];
 }
 
-// Replies per second with `clients` clients, each keeping `window` requests in flight.
-double throughput(const std::string& endpoint, const Request& request, int clients, int window,
-                  std::chrono::milliseconds duration) {
+struct Throughput {
+  double requests_per_second;
+  double server_cpu_ms_per_1000;  // CPU of the answering thread per 1,000 replies
+};
+
+// `clients` clients, each keeping `window` requests in flight for `duration`;
+// server_thread names the thread that answers them.
+Throughput throughput(const std::string& endpoint, const Request& request, int clients, int window,
+                      std::chrono::milliseconds duration, const char* server_thread) {
   std::atomic<long> done{0};
   std::vector<std::thread> threads;
+  const double cpu_before = thread_cpu_seconds(server_thread);
   const auto start = Clock::now();
   const auto end = start + duration;
   for (int c = 0; c < clients; ++c) {
@@ -111,12 +124,16 @@ double throughput(const std::string& endpoint, const Request& request, int clien
     });
   }
   for (auto& thread : threads) thread.join();
-  return static_cast<double>(done) / std::chrono::duration<double>(Clock::now() - start).count();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double cpu = thread_cpu_seconds(server_thread) - cpu_before;
+
+  return {static_cast<double>(done) / seconds, 1e6 * cpu / static_cast<double>(std::max(1L, done.load()))};
 }
 
 }  // namespace
 
-void run_requests(int repetitions) {
+void run_requests(int repetitions, const std::string& only) {
+  auto wanted = [&](const std::string& quantity) { return quantity.find(only) != std::string::npos; };
   drunc::broker::Config config;
   config.control_endpoint = "tcp://127.0.0.1:*";
   config.events_endpoint = "tcp://127.0.0.1:*";
@@ -147,6 +164,7 @@ void run_requests(int repetitions) {
   EchoServer echo_all(replies);
 
   for (const auto& request : requests) {
+    if (!wanted(request.label + ": latency")) continue;
     const auto& echo = request.data == &all ? echo_all : echo_one;
     std::map<double, std::pair<std::vector<double>, std::vector<double>>> by_percentile;
     for (int r = 0; r < repetitions; ++r) {
@@ -165,16 +183,24 @@ void run_requests(int repetitions) {
   }
   for (int clients : {1, 4, 16}) {
     for (const auto& request : requests) {
-      if (request.command == Command::describe) continue;
+      const std::string quantity =
+          request.label + ": throughput, " + std::to_string(clients) + " clients x 64 in flight";
+      const std::string cpu_quantity = request.label + ": CPU of the answering thread per 1,000 requests, " +
+                                       std::to_string(clients) + " clients";
+      if (request.command == Command::describe || !(wanted(quantity) || (clients == 16 && wanted(cpu_quantity))))
+        continue;
       const auto& echo = request.data == &all ? echo_all : echo_one;
-      std::vector<double> ours, base;
+      std::vector<double> ours, base, ours_cpu, base_cpu;
       for (int r = 0; r < repetitions; ++r) {
-        ours.push_back(throughput(broker.control_endpoint(), request, clients, 64, std::chrono::milliseconds(1000)));
-        base.push_back(throughput(echo.endpoint(), request, clients, 64, std::chrono::milliseconds(1000)));
+        const auto a = throughput(broker.control_endpoint(), request, clients, 64, std::chrono::seconds(1), kBrokerThread);
+        const auto b = throughput(echo.endpoint(), request, clients, 64, std::chrono::seconds(1), kEchoThread);
+        ours.push_back(a.requests_per_second);
+        base.push_back(b.requests_per_second);
+        ours_cpu.push_back(a.server_cpu_ms_per_1000);
+        base_cpu.push_back(b.server_cpu_ms_per_1000);
       }
-      print_row("requests",
-                request.label + ": throughput, " + std::to_string(clients) + " clients x 64 in flight", ours, base,
-                "req/s", Better::larger);
+      print_row("requests", quantity, ours, base, "req/s", Better::larger);
+      if (clients == 16) print_row("requests", cpu_quantity, ours_cpu, base_cpu, "ms", Better::smaller);
     }
   }
   setup.terminate();

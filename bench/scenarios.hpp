@@ -1,11 +1,14 @@
 // The local benchmark scenarios (issue 5); the SSH ones are in drunc_bench.cpp.
 #pragma once
 
+#include <string>
+
 namespace bench {
 
 // Request round trips against a broker with 100 processes, beside a bare
-// ZeroMQ ROUTER that answers the same requests with the same bytes.
-void run_requests(int repetitions);
+// ZeroMQ ROUTER that answers the same requests with the same bytes. Only the
+// rows whose quantity contains `only` are measured (all when empty).
+void run_requests(int repetitions, const std::string& only);
 
 // count local processes booted from one client, against posix_spawn of the
 // same processes directly: time to all running, broker memory, ps, terminate.

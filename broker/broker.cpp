@@ -5,6 +5,7 @@
 #include "broker_loop.hpp"
 #include "local_launcher.hpp"
 #include "ssh_worker.hpp"
+#include "worker_link.hpp"
 
 namespace drunc::broker {
 
@@ -24,6 +25,7 @@ Broker::Broker(Config config)
   loop_->wait_for_workers(workers);
   stop_sender_.connect(kStopEndpoint);
   thread_ = std::thread([this] {
+    workers::name_this_thread("drunc-broker");
     try {
       loop_->run();
     } catch (const std::exception& error) {

@@ -26,6 +26,8 @@ namespace {
 
 // Messages taken from one socket before looking at the others again.
 constexpr int kBatch = 256;
+// Replies held back to be sent together (see BrokerLoop::outbox_).
+constexpr std::size_t kOutboxLimit = 64;
 
 // A version-4 UUID from the kernel's random source.
 std::string new_uuid() {
@@ -155,6 +157,7 @@ void BrokerLoop::run() {
     // Reports first: they finish requests already in flight.
     if (items[1].revents & ZMQ_POLLIN) receive_worker_reports();
     if (items[2].revents & ZMQ_POLLIN) receive_client_messages();
+    send_replies();
   }
   shut_down();
 }
@@ -337,7 +340,6 @@ void BrokerLoop::flush(const Caller& caller, const pm::Request& request) {
     if (is_alive(record->state) || record->restart_pending) continue;
     *flushed.add_values() = record->instance();
     publisher_.state(*record, "flushed");
-    publisher_.forget(*record);
     registry_.remove(record->uuid);
   }
   reply(caller, pm::EXECUTED_SUCCESSFULLY, &flushed);
@@ -613,17 +615,28 @@ std::string BrokerLoop::who(const Caller& caller) {
 void BrokerLoop::reply(const Caller& caller, pm::ResponseFlag flag, const google::protobuf::Message* data, bool more) {
   if (!more) broadcast_outcome(caller, flag, data);
   pm::Response response;
+  if (data) response.mutable_data()->PackFrom(*data);
+  queue_reply(caller, flag, response, more);
+}
+
+void BrokerLoop::queue_reply(const Caller& caller, pm::ResponseFlag flag, pm::Response& response, bool more) {
   response.set_name(config_.name);
   *response.mutable_token() = caller.token;
   response.set_flag(flag);
-  if (data) response.mutable_data()->PackFrom(*data);
-  auto frames = wire::encode_reply(caller.address, more, response.SerializeAsString());
-  try {
-    if (!zmq::send_multipart(clients_, frames, zmq::send_flags::dontwait))
-      spdlog::warn("reply to {} request dropped: the client is not reading", caller.command);
-  } catch (const zmq::error_t& error) {
-    spdlog::warn("reply to {} request dropped: {}", caller.command, error.what());
+  outbox_.push_back({wire::encode_reply(caller.address, more, response.SerializeAsString()), caller.command});
+  if (outbox_.size() >= kOutboxLimit) send_replies();
+}
+
+void BrokerLoop::send_replies() {
+  for (auto& [frames, command] : outbox_) {
+    try {
+      if (!zmq::send_multipart(clients_, frames, zmq::send_flags::dontwait))
+        spdlog::warn("reply to {} request dropped: the client is not reading", command);
+    } catch (const zmq::error_t& error) {
+      spdlog::warn("reply to {} request dropped: {}", command, error.what());
+    }
   }
+  outbox_.clear();
 }
 
 void BrokerLoop::reply_error(const Caller& caller, pm::ResponseFlag flag, const std::string& text) {
@@ -633,10 +646,12 @@ void BrokerLoop::reply_error(const Caller& caller, pm::ResponseFlag flag, const 
 }
 
 void BrokerLoop::reply_instances(const Caller& caller, const std::vector<ProcessRecord*>& records) {
-  pm::ProcessInstanceList list;
-  list.mutable_values()->Reserve(static_cast<int>(records.size()));
-  for (const auto* record : records) *list.add_values() = record->instance();
-  reply(caller, pm::EXECUTED_SUCCESSFULLY, &list);
+  broadcast_outcome(caller, pm::EXECUTED_SUCCESSFULLY, nullptr);
+  pm::Response response;
+  // What PackFrom would produce, from each record's cached serialization.
+  response.mutable_data()->set_type_url("type.googleapis.com/" + pm::ProcessInstanceList::descriptor()->full_name());
+  *response.mutable_data()->mutable_value() = serialized_instance_list(records);
+  queue_reply(caller, pm::EXECUTED_SUCCESSFULLY, response, false);
 }
 
 // ---- Shutdown ------------------------------------------------------------------
@@ -660,6 +675,7 @@ void BrokerLoop::shut_down() {
     zmq::pollitem_t item{workers_.handle(), 0, ZMQ_POLLIN, 0};
     zmq::poll(&item, 1, std::chrono::milliseconds(100));
     if (item.revents & ZMQ_POLLIN) receive_worker_reports();
+    send_replies();
   }
   publisher_.broadcast(pm::SERVER_SHUTDOWN, "process manager " + config_.name + " shut down");
 }

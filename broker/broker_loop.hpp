@@ -116,6 +116,11 @@ class BrokerLoop {
   // ---- Replies
   void reply(const Caller& caller, dunedaq::druncschema::ResponseFlag flag, const google::protobuf::Message* data,
              bool more = false);
+  // Completes the response (name, token, flag) and puts it in the outbox.
+  void queue_reply(const Caller& caller, dunedaq::druncschema::ResponseFlag flag,
+                   dunedaq::druncschema::Response& response, bool more);
+  // Sends the replies in the outbox.
+  void send_replies();
   void reply_error(const Caller& caller, dunedaq::druncschema::ResponseFlag flag, const std::string& text);
   void reply_instances(const Caller& caller, const std::vector<ProcessRecord*>& records);
   void broadcast_outcome(const Caller& caller, dunedaq::druncschema::ResponseFlag flag,
@@ -136,6 +141,9 @@ class BrokerLoop {
   std::unordered_map<std::string, PendingLaunch> launches_;  // by uuid
   std::unordered_map<std::string, PendingRestart> restarts_waiting_for_exit_;  // by uuid
   std::list<PendingKill> kills_;
+  // Replies of the current batch, sent together at its end: a burst of
+  // replies wakes the I/O thread and each client once instead of once per reply.
+  std::vector<std::pair<std::vector<zmq::message_t>, std::string>> outbox_;
   bool shutting_down_ = false;
 };
 

@@ -7,12 +7,13 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
-#include <google/protobuf/message.h>
 #include <zmq.hpp>
 
+#include "drunc_zmq/events.pb.h"
 #include "druncschema/broadcast.pb.h"
+#include "druncschema/generic.pb.h"
+#include "druncschema/process_manager.pb.h"
 #include "registry.hpp"
 
 namespace drunc::broker {
@@ -24,25 +25,27 @@ class EventPublisher {
   std::uint64_t publisher_id() const { return publisher_id_; }
 
   // The ProcessInstance after a transition (booted, exited, killed, restarted, flushed).
-  void state(const ProcessRecord& record, std::string_view transition);
-  void log_line(const ProcessRecord& record, const std::string& line);
+  void state(ProcessRecord& record, std::string_view transition);
+  void log_line(ProcessRecord& record, const std::string& line);
   void broadcast(dunedaq::druncschema::BroadcastType type, const std::string& text);
   // The topic_sequence the next log line of this process will carry.
-  std::uint64_t next_log_sequence(const ProcessRecord& record) const;
-  // After the flushed event: the process's topics will not be used again.
-  void forget(const ProcessRecord& record);
+  static std::uint64_t next_log_sequence(const ProcessRecord& record) { return record.log_feed.sequence + 1; }
 
  private:
-  void send(const std::string& topic, const google::protobuf::Message& payload, std::uint32_t generation,
-            std::string_view transition);
+  // payload: the serialized message of the topic's kind.
+  void send(FeedTopic& topic, std::string_view payload, std::uint32_t generation, std::string_view transition);
 
   zmq::socket_t& socket_;
-  std::string broker_name_;
-  std::string session_;
   std::uint64_t publisher_id_;
   std::uint64_t sequence_ = 0;
-  std::unordered_map<std::string, std::uint64_t> topic_sequences_;
-  std::string buffer_;  // reused serialization buffer
+  FeedTopic broadcast_feed_;  // "bcast/<session>/<broker name>"
+  // Reused for every event, so that publishing allocates nothing once warm.
+  dunedaq::druncschema::BroadcastMessage broadcast_;
+  dunedaq::druncschema::PlainText plain_;
+  dunedaq::druncschema::LogLine log_line_;
+  drunc_zmq::EventMeta meta_;
+  std::string payload_buffer_;
+  std::string meta_buffer_;
 };
 
 }  // namespace drunc::broker

@@ -29,6 +29,9 @@ class CompiledQuery {
   CompiledQuery(CompiledQuery&&) noexcept;
 
   bool empty() const;
+  // Whether uuids are the only field given (then matches() is a lookup of uuids()).
+  bool only_uuids() const { return !uuids_.empty() && names_.empty() && user_.empty() && session_.empty(); }
+  const std::vector<std::string>& uuids() const { return uuids_; }
   // Whether a process with this metadata matches one of the given fields.
   // An empty query matches nothing here: callers decide what empty means.
   bool matches(const std::string& uuid, const dunedaq::druncschema::ProcessMetadata& metadata) const;

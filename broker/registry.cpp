@@ -1,6 +1,13 @@
 #include "registry.hpp"
 
+#include <algorithm>
 #include <stdexcept>
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/wire_format_lite.h>
+
+#include "wire/topic.hpp"
 
 namespace drunc::broker {
 
@@ -30,6 +37,18 @@ std::vector<const std::string*> LogRing::last(std::size_t count) const {
   return out;
 }
 
+ProcessRecord::ProcessRecord(std::string uuid_, pm::BootRequest boot_, std::size_t log_capacity,
+                             std::uint64_t boot_order_)
+    : uuid(std::move(uuid_)), boot(std::move(boot_)), boot_order(boot_order_), logs(log_capacity) {
+  log_feed.topic = wire::process_topic(wire::kLogKind, session(), name(), uuid);
+  state_feed.topic = wire::process_topic(wire::kStateKind, session(), name(), uuid);
+}
+
+const std::string& ProcessRecord::instance_bytes() const {
+  if (instance_bytes_.empty()) instance().SerializeToString(&instance_bytes_);
+  return instance_bytes_;
+}
+
 pm::ProcessInstance ProcessRecord::instance() const {
   pm::ProcessInstance instance;
   *instance.mutable_process_description() = boot.process_description();
@@ -43,11 +62,13 @@ pm::ProcessInstance ProcessRecord::instance() const {
 void ProcessRecord::on_kill_sent() {
   if (state != ProcessState::running) throw std::logic_error("kill sent to a process that is not running");
   state = ProcessState::stopping;
+  instance_bytes_.clear();
 }
 
 std::string_view ProcessRecord::on_exited(std::int32_t code, bool lost) {
   if (!is_alive(state)) throw std::logic_error("exit reported for a process that is not alive");
   return_code = code;
+  instance_bytes_.clear();
   state = lost ? ProcessState::lost : state == ProcessState::stopping ? ProcessState::killed : ProcessState::exited;
   return state_name(state);
 }
@@ -57,10 +78,24 @@ std::string_view ProcessRecord::on_restarted(std::uint32_t new_generation, std::
   if (is_alive(state)) throw std::logic_error("restarted a process that is still alive");
   generation = new_generation;
   pid = new_pid;
+  instance_bytes_.clear();
   return_code = 0;
   state = ProcessState::running;
   boot.mutable_process_description()->mutable_metadata()->set_hostname(host);
   return "restarted";
+}
+
+std::string serialized_instance_list(const std::vector<ProcessRecord*>& records) {
+  namespace io = google::protobuf::io;
+  std::string bytes;
+  {
+    io::StringOutputStream stream(&bytes);
+    io::CodedOutputStream out(&stream);
+    for (const auto* record : records)
+      google::protobuf::internal::WireFormatLite::WriteBytes(pm::ProcessInstanceList::kValuesFieldNumber,
+                                                            record->instance_bytes(), &out);
+  }
+  return bytes;
 }
 
 ProcessRecord& Registry::add_booted(const std::string& uuid, pm::BootRequest boot, const std::string& host,
@@ -69,7 +104,7 @@ ProcessRecord& Registry::add_booted(const std::string& uuid, pm::BootRequest boo
   auto* metadata = boot.mutable_process_description()->mutable_metadata();
   metadata->mutable_uuid()->set_uuid(uuid);
   metadata->set_hostname(host);
-  records_.emplace_back(uuid, std::move(boot), log_capacity_);
+  records_.emplace_back(uuid, std::move(boot), log_capacity_, ++boots_);
   auto it = std::prev(records_.end());
   it->worker = worker;
   it->pid = pid;
@@ -85,6 +120,13 @@ ProcessRecord* Registry::find(const std::string& uuid) {
 std::vector<ProcessRecord*> Registry::match(const CompiledQuery& query, bool empty_matches_all) {
   std::vector<ProcessRecord*> out;
   if (query.empty() && !empty_matches_all) return out;
+  if (query.only_uuids()) {  // the common case, answered from the index
+    for (const auto& uuid : query.uuids())
+      if (auto found = index_.find(uuid); found != index_.end()) out.push_back(&*found->second);
+    std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return a->boot_order < b->boot_order; });
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
   for (auto& record : records_)
     if (query.empty() || query.matches(record.uuid, record.metadata())) out.push_back(&record);
   return out;

@@ -46,9 +46,15 @@ class LogRing {
   std::deque<std::string> lines_;
 };
 
+// One topic of the event feed and the topic_sequence of its last event.
+struct FeedTopic {
+  std::string topic;
+  std::uint64_t sequence = 0;
+};
+
 struct ProcessRecord {
-  ProcessRecord(std::string uuid, dunedaq::druncschema::BootRequest boot, std::size_t log_capacity)
-      : uuid(std::move(uuid)), boot(std::move(boot)), logs(log_capacity) {}
+  ProcessRecord(std::string uuid, dunedaq::druncschema::BootRequest boot, std::size_t log_capacity,
+                std::uint64_t boot_order);
 
   std::string uuid;
   dunedaq::druncschema::BootRequest boot;  // as booted, with uuid and hostname filled in
@@ -58,19 +64,32 @@ struct ProcessRecord {
   std::int32_t return_code = 0;
   std::int64_t pid = 0;
   bool restart_pending = false;  // a restart waits for this record's exit or relaunch
+  std::uint64_t boot_order;      // rank among the records: queries answer in boot order
   LogRing logs;
+  FeedTopic log_feed;    // "log/<session>/<name>/<uuid>"
+  FeedTopic state_feed;  // "state/<session>/<name>/<uuid>"
 
   const dunedaq::druncschema::ProcessMetadata& metadata() const { return boot.process_description().metadata(); }
   const std::string& session() const { return metadata().session(); }
   const std::string& name() const { return metadata().name(); }
   dunedaq::druncschema::ProcessInstance instance() const;
+  // instance(), serialized; kept until the next transition, since ps and
+  // state events ask for it far more often than it changes.
+  const std::string& instance_bytes() const;
 
   // Transitions; each returns the event name to publish.
   void on_kill_sent();                                // running -> stopping (not published)
   // running -> exited, stopping -> killed; either -> lost when lost is set.
   std::string_view on_exited(std::int32_t code, bool lost = false);
   std::string_view on_restarted(std::uint32_t generation, std::int64_t pid, const std::string& host);
+
+ private:
+  mutable std::string instance_bytes_;  // empty: not serialized since the last transition
 };
+
+// A serialized ProcessInstanceList of these records, built from their
+// instance_bytes() without parsing or copying messages.
+std::string serialized_instance_list(const std::vector<ProcessRecord*>& records);
 
 class Registry {
  public:
@@ -90,6 +109,7 @@ class Registry {
 
  private:
   std::size_t log_capacity_;
+  std::uint64_t boots_ = 0;
   std::list<ProcessRecord> records_;  // boot order; list keeps references stable
   std::unordered_map<std::string, std::list<ProcessRecord>::iterator> index_;
 };

@@ -379,6 +379,7 @@ LocalLauncher::~LocalLauncher() {
 
 void LocalLauncher::run(zmq::context_t& context, const std::string& worker_endpoint,
                         const std::string& routing_id) {
+  name_this_thread("drunc-" + routing_id);
   try {
     zmq::socket_t socket = connect_to_broker(context, worker_endpoint, routing_id);
     Loop loop(socket, stop_fd_);

@@ -12,6 +12,10 @@
 
 namespace drunc::workers {
 
+// Names the calling thread (at most 15 characters are kept), so that top -H,
+// perf and gdb tell the broker's threads apart.
+void name_this_thread(const std::string& name);
+
 // A DEALER connected to the broker's worker endpoint. Commands are never
 // dropped (no receive limit); reports block the worker when the broker is far
 // behind, which is the back-pressure we want.

@@ -120,3 +120,55 @@ TEST_CASE("a process whose worker lost track of it is lost, DEAD, and can be res
   CHECK(record.instance().status_code() == pm::ProcessInstance::DEAD);
   CHECK(record.on_restarted(2, 7, "far") == "restarted");
 }
+
+TEST_CASE("a uuid query answers from the index, in boot order, each process once") {
+  Registry registry(10);
+  for (const auto* uuid : {"u1", "u2", "u3"}) registry.add_booted(uuid, boot_request(uuid), "h", "w", 1);
+  pm::ProcessQuery query;
+  for (const auto* uuid : {"u3", "nope", "u1", "u3"}) query.add_uuids()->set_uuid(uuid);
+  const auto matched = registry.match(CompiledQuery(query), false);
+  REQUIRE(matched.size() == 2);
+  CHECK(matched[0]->uuid == "u1");
+  CHECK(matched[1]->uuid == "u3");
+  // Another field OR-ed with the uuids takes the scan.
+  query.add_names("u2");
+  CHECK(registry.match(CompiledQuery(query), false).size() == 3);
+}
+
+TEST_CASE("the serialized instance follows every transition") {
+  Registry registry(10);
+  auto& record = registry.add_booted("u1", boot_request("a"), "h1", "w", 1);
+  auto parsed = [&] {
+    pm::ProcessInstance instance;
+    REQUIRE(instance.ParseFromString(record.instance_bytes()));
+    return instance;
+  };
+  CHECK(parsed().status_code() == pm::ProcessInstance::RUNNING);
+  record.on_exited(7);
+  CHECK(parsed().status_code() == pm::ProcessInstance::DEAD);
+  CHECK(parsed().return_code() == 7);
+  record.on_restarted(2, 8, "h2");
+  CHECK(parsed().status_code() == pm::ProcessInstance::RUNNING);
+  CHECK(parsed().process_description().metadata().hostname() == "h2");
+  CHECK(record.instance_bytes() == record.instance().SerializeAsString());
+}
+
+TEST_CASE("an instance list built from cached bytes is the list protobuf would build") {
+  Registry registry(10);
+  registry.add_booted("u1", boot_request("a"), "h", "w", 1);
+  registry.add_booted("u2", boot_request("b"), "h", "w", 2).on_exited(3);
+  const auto records = registry.all();
+  pm::ProcessInstanceList expected;
+  for (const auto* record : records) *expected.add_values() = record->instance();
+  pm::ProcessInstanceList built;
+  REQUIRE(built.ParseFromString(serialized_instance_list(records)));
+  CHECK(built.SerializeAsString() == expected.SerializeAsString());
+  CHECK(serialized_instance_list({}).empty());
+}
+
+TEST_CASE("each process has its log and state topics") {
+  Registry registry(10);
+  auto& record = registry.add_booted("u1", boot_request("a/b", "s"), "h", "w", 1);
+  CHECK(record.log_feed.topic == "log/s/a%2Fb/u1");
+  CHECK(record.state_feed.topic == "state/s/a%2Fb/u1");
+}
