@@ -65,15 +65,15 @@ std::string bind_or_explain(zmq::socket_t& socket, const std::string& endpoint, 
 template <typename Message>
 Message unpack(const pm::Request& request, bool optional = false) {
   Message message;
-  const std::string expected = Message::descriptor()->full_name();
+  auto expected = [] { return Message::descriptor()->full_name(); };
   if (!request.has_data()) {
     if (optional) return message;
-    throw BadRequestFormat("Request.data is missing: expected " + expected);
+    throw BadRequestFormat("Request.data is missing: expected " + expected());
   }
   if (!request.data().Is<Message>())
-    throw BadRequestFormat("Request.data holds " + request.data().type_url() + ": expected " + expected);
+    throw BadRequestFormat("Request.data holds " + request.data().type_url() + ": expected " + expected());
   if (!request.data().UnpackTo(&message))
-    throw BadRequestFormat("Request.data could not be parsed as " + expected);
+    throw BadRequestFormat("Request.data could not be parsed as " + expected());
   return message;
 }
 
@@ -107,7 +107,7 @@ constexpr CommandInfo kCommandInfo[] = {
 BrokerLoop::BrokerLoop(zmq::context_t& context, Config config)
     : config_(std::move(config)),
       clients_(context, zmq::socket_type::router),
-      events_(context, zmq::socket_type::pub),
+      events_(context, zmq::socket_type::xpub),
       workers_(context, zmq::socket_type::router),
       stop_(context, zmq::socket_type::pair),
       publisher_(events_, config_.name, config_.session),
@@ -122,6 +122,7 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, Config config)
   control_endpoint_ = bind_or_explain(clients_, config_.control_endpoint, "control_endpoint");
 
   events_.set(zmq::sockopt::sndhwm, config_.events_high_water_mark);
+  events_.set(zmq::sockopt::xpub_nodrop, 1);  // see EventPublisher::send
   events_.set(zmq::sockopt::linger, 1000);  // let SERVER_SHUTDOWN reach subscribers
   events_endpoint_ = bind_or_explain(events_, config_.events_endpoint, "events_endpoint");
 
@@ -146,14 +147,18 @@ void BrokerLoop::wait_for_workers(const std::vector<std::string>& routing_ids) {
 }
 
 void BrokerLoop::run() {
-  publisher_.broadcast(pm::SERVER_READY, "process manager " + config_.name + " ready on " + control_endpoint_);
+  publisher_.read_subscriptions();
+  publisher_.broadcast(pm::SERVER_READY,
+                       [&] { return "process manager " + config_.name + " ready on " + control_endpoint_; });
   spdlog::info("{} serving on {}, events on {}", config_.name, control_endpoint_, events_endpoint_);
   zmq::pollitem_t items[] = {{stop_.handle(), 0, ZMQ_POLLIN, 0},
                              {workers_.handle(), 0, ZMQ_POLLIN, 0},
-                             {clients_.handle(), 0, ZMQ_POLLIN, 0}};
+                             {clients_.handle(), 0, ZMQ_POLLIN, 0},
+                             {events_.handle(), 0, ZMQ_POLLIN, 0}};
   while (true) {
-    zmq::poll(items, 3, std::chrono::milliseconds(-1));
+    zmq::poll(items, 4, std::chrono::milliseconds(-1));
     if (items[0].revents & ZMQ_POLLIN) break;
+    if (items[3].revents & ZMQ_POLLIN) publisher_.read_subscriptions();
     // Reports first: they finish requests already in flight.
     if (items[1].revents & ZMQ_POLLIN) receive_worker_reports();
     if (items[2].revents & ZMQ_POLLIN) receive_client_messages();
@@ -165,8 +170,10 @@ void BrokerLoop::run() {
 // ---- Client requests --------------------------------------------------------
 
 void BrokerLoop::receive_client_messages() {
+  std::vector<zmq::message_t> frames;
+  frames.reserve(8);
   for (int i = 0; i < kBatch; ++i) {
-    std::vector<zmq::message_t> frames;
+    frames.clear();
     if (!zmq::recv_multipart(clients_, std::back_inserter(frames), zmq::recv_flags::dontwait)) return;
     handle_request(frames);
   }
@@ -186,7 +193,7 @@ void BrokerLoop::handle_request(std::vector<zmq::message_t>& frames) {
   auto& envelope = std::get<wire::RequestEnvelope>(decoded);
   Caller caller{std::move(envelope.from), {}, envelope.command};
   pm::Request request;
-  const bool parsed = request.ParseFromString(envelope.body);
+  const bool parsed = request.ParseFromArray(envelope.body.data(), static_cast<int>(envelope.body.size()));
   if (parsed) caller.token = request.token();
   try {
     const auto command = wire::parse_command(envelope.command);
@@ -194,7 +201,7 @@ void BrokerLoop::handle_request(std::vector<zmq::message_t>& frames) {
       throw NotImplemented("unknown command \"" + envelope.command +
                            "\": expected describe, boot, terminate, restart, kill, flush, ps or logs");
     if (!parsed) throw BadRequestFormat("the last frame is not a serialized dunedaq.druncschema.Request");
-    publisher_.broadcast(pm::COMMAND_RECEIVED, who(caller) + " sent " + caller.command);
+    publisher_.broadcast(pm::COMMAND_RECEIVED, [&] { return who(caller) + " sent " + caller.command; });
     dispatch(caller, *command, request);
   } catch (const std::exception& error) {
     const auto flag = flag_for(error);
@@ -239,6 +246,7 @@ void BrokerLoop::describe(const Caller& caller) {
                                                               : config_.events_advertised_endpoint);
   feed.set_protocol(std::string(wire::kEventProtocol));
   feed.set_publisher_id(publisher_.publisher_id());
+  feed.set_events_dropped(publisher_.dropped());
   description.mutable_broadcast()->PackFrom(feed);
   reply(caller, pm::EXECUTED_SUCCESSFULLY, &description);
 }
@@ -505,10 +513,8 @@ void BrokerLoop::handle_report(const internal::WorkerReport& report) {
     case internal::WorkerReport::kOutput: {
       auto* record = registry_.find(uuid);
       if (!record || record->generation != report.generation()) return;
-      for (const auto& line : report.output().lines()) {
-        publisher_.log_line(*record, line);
-        record->logs.add(line);
-      }
+      publisher_.log_lines(*record, report.output().lines());
+      for (const auto& line : report.output().lines()) record->logs.add(line);
       return;
     }
     case internal::WorkerReport::kExited: {
@@ -553,8 +559,10 @@ void BrokerLoop::on_exited(ProcessRecord& record, const internal::Exited& exited
   const auto transition = record.on_exited(exited.return_code(), exited.lost());
   spdlog::info("{} (uuid {}) {}", record.name(), record.uuid, exited.reason());
   publisher_.state(record, transition);
-  publisher_.broadcast(pm::SUBPROCESS_STATUS_UPDATE, "process " + record.name() + " (uuid " + record.uuid + ", generation " +
-                                                          std::to_string(record.generation) + ") " + exited.reason());
+  publisher_.broadcast(pm::SUBPROCESS_STATUS_UPDATE, [&] {
+    return "process " + record.name() + " (uuid " + record.uuid + ", generation " + std::to_string(record.generation) +
+           ") " + exited.reason();
+  });
 
   settle_kills(record.uuid, &record);
 
@@ -598,14 +606,16 @@ void BrokerLoop::settle_kills(const std::string& uuid, const ProcessRecord* reco
 void BrokerLoop::broadcast_outcome(const Caller& caller, pm::ResponseFlag flag, const google::protobuf::Message* data) {
   if (caller.command.empty()) return;  // a malformed message, not a command
   if (flag == pm::EXECUTED_SUCCESSFULLY) {
-    publisher_.broadcast(pm::COMMAND_EXECUTION_SUCCESS, who(caller) + " executed " + caller.command);
+    publisher_.broadcast(pm::COMMAND_EXECUTION_SUCCESS, [&] { return who(caller) + " executed " + caller.command; });
     return;
   }
-  pm::PlainText reason;
-  if (data && data->GetDescriptor() == pm::PlainText::descriptor()) reason.CopyFrom(*data);
-  publisher_.broadcast(flag == pm::UNHANDLED_EXCEPTION_THROWN ? pm::UNHANDLED_EXCEPTION_RAISED : pm::DRUNC_EXCEPTION_RAISED,
-                       caller.command + " from " + who(caller) + " failed: " + pm::ResponseFlag_Name(flag) +
-                           (reason.text().empty() ? "" : ": " + reason.text()));
+  publisher_.broadcast(
+      flag == pm::UNHANDLED_EXCEPTION_THROWN ? pm::UNHANDLED_EXCEPTION_RAISED : pm::DRUNC_EXCEPTION_RAISED, [&] {
+        pm::PlainText reason;
+        if (data && data->GetDescriptor() == pm::PlainText::descriptor()) reason.CopyFrom(*data);
+        return caller.command + " from " + who(caller) + " failed: " + pm::ResponseFlag_Name(flag) +
+               (reason.text().empty() ? "" : ": " + reason.text());
+      });
 }
 
 std::string BrokerLoop::who(const Caller& caller) {
@@ -623,7 +633,9 @@ void BrokerLoop::queue_reply(const Caller& caller, pm::ResponseFlag flag, pm::Re
   response.set_name(config_.name);
   *response.mutable_token() = caller.token;
   response.set_flag(flag);
-  outbox_.push_back({wire::encode_reply(caller.address, more, response.SerializeAsString()), caller.command});
+  zmq::message_t bytes(response.ByteSizeLong());
+  response.SerializeWithCachedSizesToArray(bytes.data<std::uint8_t>());
+  outbox_.push_back({wire::encode_reply(caller.address, more, std::move(bytes)), caller.command});
   if (outbox_.size() >= kOutboxLimit) send_replies();
 }
 
@@ -649,7 +661,8 @@ void BrokerLoop::reply_instances(const Caller& caller, const std::vector<Process
   broadcast_outcome(caller, pm::EXECUTED_SUCCESSFULLY, nullptr);
   pm::Response response;
   // What PackFrom would produce, from each record's cached serialization.
-  response.mutable_data()->set_type_url("type.googleapis.com/" + pm::ProcessInstanceList::descriptor()->full_name());
+  static const std::string type_url = "type.googleapis.com/" + pm::ProcessInstanceList::descriptor()->full_name();
+  response.mutable_data()->set_type_url(type_url);
   *response.mutable_data()->mutable_value() = serialized_instance_list(records);
   queue_reply(caller, pm::EXECUTED_SUCCESSFULLY, response, false);
 }
@@ -677,7 +690,8 @@ void BrokerLoop::shut_down() {
     if (item.revents & ZMQ_POLLIN) receive_worker_reports();
     send_replies();
   }
-  publisher_.broadcast(pm::SERVER_SHUTDOWN, "process manager " + config_.name + " shut down");
+  publisher_.read_subscriptions();
+  publisher_.broadcast(pm::SERVER_SHUTDOWN, [&] { return "process manager " + config_.name + " shut down"; });
 }
 
 }  // namespace drunc::broker

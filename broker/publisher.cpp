@@ -1,7 +1,8 @@
 #include "publisher.hpp"
 
-#include <chrono>
 #include <random>
+
+#include <spdlog/spdlog.h>
 
 #include "wire/topic.hpp"
 
@@ -19,7 +20,36 @@ EventPublisher::EventPublisher(zmq::socket_t& socket, std::string broker_name, s
   meta_.set_publisher_id(publisher_id_);
 }
 
+void EventPublisher::read_subscriptions() {
+  // Each message is a subscription change: 1 or 0, then the topic prefix.
+  // The XPUB passes only the first subscription to a prefix and the last
+  // unsubscription (a subscriber leaving unsubscribes from all it had).
+  zmq::message_t change;
+  while (socket_.recv(change, zmq::recv_flags::dontwait)) {
+    if (change.size() == 0 || change.more()) continue;  // not a subscription: a SUB never sends those
+    const auto* bytes = change.data<char>();
+    std::string prefix(bytes + 1, change.size() - 1);
+    if (bytes[0] == 1)
+      subscriptions_.insert(std::move(prefix));
+    else if (bytes[0] == 0)
+      subscriptions_.erase(prefix);
+  }
+  broadcasts_wanted_ = wanted(broadcast_feed_.topic);
+}
+
+bool EventPublisher::wanted(const std::string& topic) const {
+  for (const auto& prefix : subscriptions_)
+    if (topic.compare(0, prefix.size(), prefix) == 0) return true;
+  return false;
+}
+
+void EventPublisher::skip(FeedTopic& topic, std::uint64_t events) {
+  sequence_ += events;
+  topic.sequence += events;
+}
+
 void EventPublisher::state(ProcessRecord& record, std::string_view transition) {
+  if (!wanted(record.state_feed.topic)) return skip(record.state_feed, 1);
   send(record.state_feed, record.instance_bytes(), record.generation, transition);
 }
 
@@ -30,7 +60,7 @@ void EventPublisher::log_line(ProcessRecord& record, const std::string& line) {
   send(record.log_feed, payload_buffer_, record.generation, {});
 }
 
-void EventPublisher::broadcast(pm::BroadcastType type, const std::string& text) {
+void EventPublisher::broadcast_text(pm::BroadcastType type, const std::string& text) {
   broadcast_.set_type(type);
   plain_.set_text(text);
   broadcast_.mutable_data()->PackFrom(plain_);
@@ -48,9 +78,32 @@ void EventPublisher::send(FeedTopic& topic, std::string_view payload, std::uint3
                              std::chrono::system_clock::now().time_since_epoch())
                              .count());
   meta_.SerializeToString(&meta_buffer_);
-  socket_.send(zmq::buffer(topic.topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-  socket_.send(zmq::buffer(payload), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+  constexpr auto more = zmq::send_flags::sndmore | zmq::send_flags::dontwait;
+  // The socket is in no-drop mode: its first frame is refused when a
+  // subscriber the event is for is at its high-water mark. Then the event is
+  // counted and sent in drop mode, which delivers it to every subscriber with
+  // room: one slow subscriber never holds back the others.
+  const bool someone_full = !socket_.send(zmq::buffer(topic.topic), more);
+  if (someone_full) {
+    ++dropped_;
+    socket_.set(zmq::sockopt::xpub_nodrop, 0);
+    socket_.send(zmq::buffer(topic.topic), more);
+  }
+  socket_.send(zmq::buffer(payload), more);
   socket_.send(zmq::buffer(meta_buffer_), zmq::send_flags::dontwait);
+  if (someone_full) {
+    socket_.set(zmq::sockopt::xpub_nodrop, 1);
+    report_drops();
+  }
+}
+
+void EventPublisher::report_drops() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_drop_report_ < std::chrono::seconds(10)) return;
+  spdlog::warn("event feed: {} events did not reach a subscriber that is not keeping up ({} since start)",
+               dropped_ - dropped_reported_, dropped_);
+  dropped_reported_ = dropped_;
+  last_drop_report_ = now;
 }
 
 }  // namespace drunc::broker

@@ -1,10 +1,17 @@
 // EventPublisher: writes the event feed (docs/PROTOCOL.md, "Events") on the
-// broker's PUB socket: [topic] [payload] [EventMeta]. Used by the broker
-// thread only. A PUB socket never blocks: a subscriber that falls behind its
-// high-water mark loses messages, and the sequence numbers show the gap.
+// broker's XPUB socket: [topic] [payload] [EventMeta]. Used by the broker
+// thread only.
+//
+// It never blocks: a subscriber that falls behind its high-water mark loses
+// messages, the sequence numbers show it the gap, and the broker counts the
+// messages some subscriber lost (dropped()). An XPUB rather than a PUB tells
+// the broker what is subscribed, so events nobody subscribed to are counted
+// in the sequences but never serialized.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -23,22 +30,48 @@ class EventPublisher {
   EventPublisher(zmq::socket_t& socket, std::string broker_name, std::string session);
 
   std::uint64_t publisher_id() const { return publisher_id_; }
+  // Events that did not reach every subscriber they were for, since start.
+  std::uint64_t dropped() const { return dropped_; }
+
+  // Takes the subscription changes queued on the socket; call it whenever
+  // the socket is readable, so that they never pile up.
+  void read_subscriptions();
 
   // The ProcessInstance after a transition (booted, exited, killed, restarted, flushed).
   void state(ProcessRecord& record, std::string_view transition);
-  void log_line(ProcessRecord& record, const std::string& line);
-  void broadcast(dunedaq::druncschema::BroadcastType type, const std::string& text);
+  template <typename Lines>
+  void log_lines(ProcessRecord& record, const Lines& lines) {
+    if (!wanted(record.log_feed.topic)) return skip(record.log_feed, static_cast<std::uint64_t>(lines.size()));
+    for (const std::string& line : lines) log_line(record, line);
+  }
+  // text is built only when a subscriber wants broadcasts.
+  template <typename MakeText>
+  void broadcast(dunedaq::druncschema::BroadcastType type, MakeText&& text) {
+    if (!broadcasts_wanted_) return skip(broadcast_feed_, 1);
+    broadcast_text(type, text());
+  }
   // The topic_sequence the next log line of this process will carry.
   static std::uint64_t next_log_sequence(const ProcessRecord& record) { return record.log_feed.sequence + 1; }
 
  private:
+  bool wanted(const std::string& topic) const;
+  // Counts events nobody subscribed to, so that sequences stay the same for everyone.
+  void skip(FeedTopic& topic, std::uint64_t events);
+  void log_line(ProcessRecord& record, const std::string& line);
+  void broadcast_text(dunedaq::druncschema::BroadcastType type, const std::string& text);
   // payload: the serialized message of the topic's kind.
   void send(FeedTopic& topic, std::string_view payload, std::uint32_t generation, std::string_view transition);
+  void report_drops();
 
   zmq::socket_t& socket_;
   std::uint64_t publisher_id_;
   std::uint64_t sequence_ = 0;
   FeedTopic broadcast_feed_;  // "bcast/<session>/<broker name>"
+  std::set<std::string> subscriptions_;  // topic prefixes at least one subscriber asked for
+  bool broadcasts_wanted_ = false;
+  std::uint64_t dropped_ = 0;
+  std::uint64_t dropped_reported_ = 0;
+  std::chrono::steady_clock::time_point last_drop_report_{};
   // Reused for every event, so that publishing allocates nothing once warm.
   dunedaq::druncschema::BroadcastMessage broadcast_;
   dunedaq::druncschema::PlainText plain_;

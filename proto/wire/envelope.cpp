@@ -49,11 +49,14 @@ std::variant<RequestEnvelope, MalformedRequest> decode_request(std::vector<zmq::
     return MalformedRequest{"expected 4 frames [signature][request id][command][Request], got " +
                                 std::to_string(count),
                             reply_to};
-  return RequestEnvelope{std::move(from), std::string(view(frames[first + 2])),
-                         std::string(view(frames[first + 3]))};
+  return RequestEnvelope{std::move(from), std::string(view(frames[first + 2])), view(frames[first + 3])};
 }
 
 std::vector<zmq::message_t> encode_reply(const ReplyAddress& to, bool more, std::string_view response) {
+  return encode_reply(to, more, zmq::message_t(response.data(), response.size()));
+}
+
+std::vector<zmq::message_t> encode_reply(const ReplyAddress& to, bool more, zmq::message_t response) {
   std::vector<zmq::message_t> frames;
   frames.reserve(6);
   frames.emplace_back(to.routing_id.data(), to.routing_id.size());
@@ -62,7 +65,7 @@ std::vector<zmq::message_t> encode_reply(const ReplyAddress& to, bool more, std:
   frames.emplace_back(to.request_id.data(), to.request_id.size());
   const auto flag = more ? kMore : kDone;
   frames.emplace_back(flag.data(), flag.size());
-  frames.emplace_back(response.data(), response.size());
+  frames.push_back(std::move(response));
   return frames;
 }
 

@@ -39,8 +39,8 @@ struct ReplyAddress {
 
 struct RequestEnvelope {
   ReplyAddress from;
-  std::string command;  // as sent; may be unknown to the broker
-  std::string body;     // serialized dunedaq.druncschema.Request
+  std::string command;    // as sent; may be unknown to the broker
+  std::string_view body;  // serialized dunedaq.druncschema.Request, in the frames decoded
 };
 
 // A message that is not a valid request. reply_to is set when the request id
@@ -50,11 +50,13 @@ struct MalformedRequest {
   std::optional<ReplyAddress> reply_to;
 };
 
-// frames: a whole multipart message as received on a ROUTER socket.
+// frames: a whole multipart message as received on a ROUTER socket; the
+// envelope's body points into them.
 std::variant<RequestEnvelope, MalformedRequest> decode_request(std::vector<zmq::message_t>& frames);
 
 // The frames of one reply, routing id first, ready for a ROUTER socket.
 std::vector<zmq::message_t> encode_reply(const ReplyAddress& to, bool more, std::string_view response);
+std::vector<zmq::message_t> encode_reply(const ReplyAddress& to, bool more, zmq::message_t response);
 
 // The frames of one request as a DEALER sends it (no routing id).
 std::vector<zmq::message_t> encode_request(std::string_view request_id, std::string_view command,

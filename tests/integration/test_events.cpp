@@ -1,7 +1,8 @@
-// The PUB feed: state changes and log lines, with the topic grammar and the
+// The XPUB feed: state changes and log lines, with the topic grammar and the
 // sequence numbers of docs/PROTOCOL.md.
 #include <catch2/catch.hpp>
 
+#include "drunc_zmq/events.pb.h"
 #include "druncschema/broadcast.pb.h"
 #include "druncschema/generic.pb.h"
 #include "fixture.hpp"
@@ -138,4 +139,80 @@ TEST_CASE("a subscriber that keeps up receives all 100,000 lines of a process, i
   }
   CHECK(expected == 100001);  // every line, then the exit
   (void)uuid;
+}
+
+namespace {
+
+std::uint64_t events_dropped(drunc::client::Client& client) {
+  drunc_zmq::EventFeed feed;
+  REQUIRE(client.describe().broadcast().UnpackTo(&feed));
+  return feed.events_dropped();
+}
+
+}  // namespace
+
+TEST_CASE("a stalled subscriber loses events and the broker counts them, while a subscriber that keeps up loses nothing") {
+  TestBroker broker([](drunc::broker::Config& config) { config.events_high_water_mark = 1000; });
+  auto client = broker.client();
+  // Subscribed, never reading, with a small kernel buffer: it can hold about
+  // 1,000 messages in the broker's queue and a few MiB in TCP buffers.
+  zmq::context_t context;
+  zmq::socket_t stalled(context, zmq::socket_type::sub);
+  stalled.set(zmq::sockopt::rcvhwm, 1);
+  stalled.set(zmq::sockopt::rcvbuf, 4096);
+  stalled.set(zmq::sockopt::linger, 0);
+  stalled.set(zmq::sockopt::subscribe, "log/");
+  stalled.connect(broker.events_endpoint());
+  Events events(broker, {"log/paced/", "state/paced/"});
+  CHECK(events_dropped(client) == 0);
+
+  // 2,500 lines of 8 kB (20 MB), paced at about 1,000 lines per second so
+  // that a reader on a loaded machine keeps up.
+  const auto uuid = boot(client, boot_request("paced", "/usr/bin/python3",
+                                              {"-c",
+                                               "import sys, time\n"
+                                               "for i in range(1, 2501):\n"
+                                               "    print(str(i).ljust(8000, '.'), flush=True)\n"
+                                               "    time.sleep(0.001)\n"},
+                                              "paced"));
+  std::uint64_t expected = 1;
+  bool exited = false;
+  while (!exited) {
+    const auto event = events.wait_for([](const drunc::client::Event&) { return true; });
+    if (event.topic.rfind("state/", 0) == 0) {
+      exited = event.meta.transition() == "exited";
+      continue;
+    }
+    pm::LogLine line;
+    REQUIRE(line.ParseFromString(event.payload));
+    REQUIRE(line.line().substr(0, line.line().find('.')) == std::to_string(expected));
+    REQUIRE(event.meta.topic_sequence() == expected);
+    ++expected;
+  }
+  CHECK(expected == 2501);
+  const auto dropped = events_dropped(client);
+  CHECK(dropped > 0);
+  CHECK(dropped <= 2501);  // the lines and the exit, at most
+  (void)uuid;
+}
+
+TEST_CASE("events nobody subscribed to are counted in the sequences all the same") {
+  TestBroker broker;
+  auto client = broker.client();
+  Events states(broker, {"state/unheard/"});
+  const auto uuid = boot(client, boot_request("counter", "seq", {"1", "10"}, "unheard"));
+  states.wait_for_state(uuid, "exited");
+  pm::LogRequest request;
+  *request.mutable_query() = query_uuid(uuid);
+  request.set_how_far(100);
+  int lines = 0;
+  // Ten lines went unpublished (no log subscriber): the next one is the 11th.
+  CHECK(client.logs(request, [&](const pm::LogLine&) { ++lines; }) == 11);
+  CHECK(lines == 10);
+
+  Events logs(broker, {"log/unheard/"});
+  client.restart(query_uuid(uuid));
+  const auto event = logs.wait_for([&](const drunc::client::Event& e) { return e.topic.ends_with(uuid); });
+  CHECK(event.meta.topic_sequence() == 11);
+  CHECK(event.meta.generation() == 2);
 }
