@@ -354,7 +354,13 @@ void BrokerLoop::flush(const Caller& caller, const pm::Request& request) {
 }
 
 void BrokerLoop::ps(const Caller& caller, const pm::Request& request) {
-  reply_instances(caller, registry_.match(CompiledQuery(unpack<pm::ProcessQuery>(request)), true));
+  const auto records = registry_.match(CompiledQuery(unpack<pm::ProcessQuery>(request)), true);
+  drunc_zmq::FeedPosition position;
+  position.set_publisher_id(publisher_.publisher_id());
+  position.set_sequence(publisher_.sequence());
+  position.mutable_state_sequences()->Reserve(static_cast<int>(records.size()));
+  for (const auto* record : records) position.add_state_sequences(record->state_feed.sequence);
+  reply_instances(caller, records, &position);
 }
 
 void BrokerLoop::logs(const Caller& caller, const pm::Request& request) {
@@ -657,9 +663,16 @@ void BrokerLoop::reply_error(const Caller& caller, pm::ResponseFlag flag, const 
   reply(caller, flag, &plain);
 }
 
-void BrokerLoop::reply_instances(const Caller& caller, const std::vector<ProcessRecord*>& records) {
+void BrokerLoop::reply_instances(const Caller& caller, const std::vector<ProcessRecord*>& records,
+                                 const drunc_zmq::FeedPosition* position) {
   broadcast_outcome(caller, pm::EXECUTED_SUCCESSFULLY, nullptr);
   pm::Response response;
+  if (position) {
+    auto* child = response.add_children();
+    child->set_name(config_.name);
+    child->set_flag(pm::EXECUTED_SUCCESSFULLY);
+    child->mutable_data()->PackFrom(*position);
+  }
   // What PackFrom would produce, from each record's cached serialization.
   static const std::string type_url = "type.googleapis.com/" + pm::ProcessInstanceList::descriptor()->full_name();
   response.mutable_data()->set_type_url(type_url);

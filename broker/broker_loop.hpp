@@ -14,6 +14,7 @@
 #include "config.hpp"
 #include "druncschema/process_manager.pb.h"
 #include "druncschema/request_response.pb.h"
+#include "drunc_zmq/events.pb.h"
 #include "drunc_zmq/internal.pb.h"
 #include "publisher.hpp"
 #include "registry.hpp"
@@ -122,7 +123,9 @@ class BrokerLoop {
   // Sends the replies in the outbox.
   void send_replies();
   void reply_error(const Caller& caller, dunedaq::druncschema::ResponseFlag flag, const std::string& text);
-  void reply_instances(const Caller& caller, const std::vector<ProcessRecord*>& records);
+  // position: the feed's position, for ps (see drunc_zmq.FeedPosition).
+  void reply_instances(const Caller& caller, const std::vector<ProcessRecord*>& records,
+                       const drunc_zmq::FeedPosition* position = nullptr);
   void broadcast_outcome(const Caller& caller, dunedaq::druncschema::ResponseFlag flag,
                          const google::protobuf::Message* data);
   static std::string who(const Caller& caller);

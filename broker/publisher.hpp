@@ -32,6 +32,8 @@ class EventPublisher {
   std::uint64_t publisher_id() const { return publisher_id_; }
   // Events that did not reach every subscriber they were for, since start.
   std::uint64_t dropped() const { return dropped_; }
+  // The sequence of the last event counted (0 before the first).
+  std::uint64_t sequence() const { return sequence_; }
 
   // Takes the subscription changes queued on the socket; call it whenever
   // the socket is readable, so that they never pile up.

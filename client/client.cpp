@@ -23,6 +23,15 @@ std::string response_text(const pm::Response& response) {
   return {};
 }
 
+std::optional<drunc_zmq::FeedPosition> feed_position(const pm::Response& response) {
+  for (const auto& child : response.children()) {
+    drunc_zmq::FeedPosition position;
+    if (child.has_data() && child.data().Is<drunc_zmq::FeedPosition>() && child.data().UnpackTo(&position))
+      return position;
+  }
+  return std::nullopt;
+}
+
 Client::Client(const std::string& address, Duration timeout)
     : context_(1), socket_(context_, zmq::socket_type::dealer), timeout_(timeout) {
   socket_.set(zmq::sockopt::linger, 0);

@@ -54,6 +54,10 @@ struct Reply {
 // The PlainText in a response's data, or empty.
 std::string response_text(const dunedaq::druncschema::Response& response);
 
+// Where the event feed stood when a ps reply was made (docs/PROTOCOL.md,
+// "Joining late"), or nullopt if the response carries none.
+std::optional<drunc_zmq::FeedPosition> feed_position(const dunedaq::druncschema::Response& response);
+
 class Client {
  public:
   using Duration = std::chrono::milliseconds;

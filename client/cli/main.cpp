@@ -191,7 +191,8 @@ int main(int argc, char** argv) {
                 << "\nsession: " << description.session() << "\n";
       drunc_zmq::EventFeed feed;
       if (description.broadcast().UnpackTo(&feed))
-        std::cout << "events: " << feed.address() << " (" << feed.protocol() << ")\n";
+        std::cout << "events: " << feed.address() << " (" << feed.protocol() << "), "
+                  << feed.events_dropped() << " dropped for slow subscribers\n";
       std::vector<std::vector<std::string>> rows = {{"command", "data type", "return type", "help"}};
       for (const auto& command : description.commands())
         rows.push_back({command.name(), command.data_type_size() ? command.data_type(0) : "",

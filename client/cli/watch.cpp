@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <unordered_map>
 
 #include "client.hpp"
 #include "druncschema/broadcast.pb.h"
@@ -54,15 +55,39 @@ const char* colour(const std::string& kind, const std::string& transition, bool 
   return "";
 }
 
+// Says on stderr when this watcher lost events (a jump in a topic's
+// sequence: it fell behind the broker's high-water mark) or the broker restarted.
+class LossReporter {
+ public:
+  void check(const client::Event& event) {
+    if (event.meta.publisher_id() != publisher_id_) {
+      if (publisher_id_ != 0) std::cerr << "-- the broker restarted: sequences start again" << std::endl;
+      publisher_id_ = event.meta.publisher_id();
+      last_.clear();
+    }
+    auto [last, first] = last_.try_emplace(event.topic, event.meta.topic_sequence());
+    if (!first && event.meta.topic_sequence() > last->second + 1)
+      std::cerr << "-- " << event.meta.topic_sequence() - last->second - 1 << " events lost on " << event.topic
+                << " (this watcher fell behind)" << std::endl;
+    last->second = event.meta.topic_sequence();
+  }
+
+ private:
+  std::uint64_t publisher_id_ = 0;
+  std::unordered_map<std::string, std::uint64_t> last_;  // topic_sequence of the last event, by topic
+};
+
 }  // namespace
 
 int watch(const std::string& events_address, const WatchOptions& options) {
   client::Subscriber subscriber(events_address, prefixes(options));
   const bool tty = ::isatty(STDOUT_FILENO) && !options.json;
   const char* reset = tty ? "\033[0m" : "";
+  LossReporter losses;
   while (true) {
     auto event = subscriber.next(std::chrono::milliseconds(1000));
     if (!event) continue;
+    losses.check(*event);
     const auto fields = fields_of(event->topic);
     if (fields.size() < 3) continue;
     const std::string& kind = fields[0];

@@ -6,6 +6,7 @@
 #include "druncschema/broadcast.pb.h"
 #include "druncschema/generic.pb.h"
 #include "fixture.hpp"
+#include "process_table.hpp"
 #include "wire/topic.hpp"
 
 using namespace test;
@@ -215,4 +216,63 @@ TEST_CASE("events nobody subscribed to are counted in the sequences all the same
   const auto event = logs.wait_for([&](const drunc::client::Event& e) { return e.topic.ends_with(uuid); });
   CHECK(event.meta.topic_sequence() == 11);
   CHECK(event.meta.generation() == 2);
+}
+
+TEST_CASE("a subscriber that joins late keeps a table equal to ps from one ps and the events after it") {
+  TestBroker broker;
+  auto client = broker.client();
+  auto readiness = std::make_unique<Events>(broker, std::vector<std::string>{"log/late/"});
+  std::vector<std::string> sleepers;
+  for (int i = 0; i < 4; ++i) {
+    sleepers.push_back(boot(client, boot_request("sleeper-" + std::to_string(i), "sh",
+                                                 {"-c", "echo ready; exec sleep 300"}, "late")));
+    readiness->wait_for_line(sleepers.back(), "ready");
+  }
+  const auto quitter = boot(client, boot_request("quitter", "true", {}, "late"));
+  client.kill(query_uuid(sleepers[0]));
+
+  // The late subscriber: state events of the session, and broadcasts last.
+  drunc::client::Subscriber subscriber(broker.events_endpoint(), {"state/late/", "bcast/"});
+  drunc::client::ProcessTable table;
+  auto take_ps = [&] { table.reset(client.call(drunc::wire::Command::ps, &static_cast<const pm::ProcessQuery&>(query_session("late")))); };
+  take_ps();
+  bool changes_made = false;
+  const auto deadline = std::chrono::steady_clock::now() + kPatience;
+  // Until the table has seen every change below: the changes are made once it is live.
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto event = subscriber.next(200ms);
+    if (!event) {
+      if (!table.live()) take_ps();  // the subscription was not live yet: ps again
+      continue;
+    }
+    if (table.apply(*event) == drunc::client::ProcessTable::Applied::gap) {
+      take_ps();
+      continue;
+    }
+    if (table.live() && !changes_made) {
+      changes_made = true;
+      client.kill(query_uuid(sleepers[1]));
+      client.restart(query_uuid(sleepers[2]));
+      client.flush(query_uuid(quitter));
+      boot(client, boot_request("newcomer", "true", {}, "late"));
+    }
+    if (!changes_made) continue;
+    // Equal to a fresh ps, process by process?
+    const auto now = client.ps(query_session("late"));
+    bool equal = static_cast<std::size_t>(now.values_size()) == table.processes().size();
+    for (const auto& instance : now.values()) {
+      auto found = table.processes().find(instance.uuid().uuid());
+      equal = equal && found != table.processes().end() &&
+              found->second.SerializeAsString() == instance.SerializeAsString();
+    }
+    if (equal && table.processes().size() == 5 && !table.processes().contains(quitter)) break;
+  }
+  REQUIRE(changes_made);
+  const auto final_ps = client.ps(query_session("late"));
+  REQUIRE(table.processes().size() == static_cast<std::size_t>(final_ps.values_size()));
+  for (const auto& instance : final_ps.values())
+    CHECK(table.processes().at(instance.uuid().uuid()).SerializeAsString() == instance.SerializeAsString());
+  CHECK_FALSE(table.processes().contains(quitter));
+  CHECK(table.processes().at(sleepers[1]).status_code() == pm::ProcessInstance::DEAD);
+  CHECK(table.processes().at(sleepers[2]).status_code() == pm::ProcessInstance::RUNNING);
 }

@@ -550,6 +550,76 @@ class InteropTest(unittest.TestCase):
             self.assertEqual(exits[uuid].status_code, DEAD)
             self.assertEqual(exits[uuid].return_code, code)
 
+    def test_join_late_with_one_ps_and_the_events_after_it(self):
+        """docs/PROTOCOL.md, "Joining late", written from the doc alone: the
+        table kept from one ps and the feed equals a fresh ps after changes."""
+        events_address = unpack(self.describe().broadcast, events_pb2.EventFeed).address
+        sleep = ["sh", "-c", "exec sleep 300"]
+        first = [self.instances(self.client.call("boot", boot_request("early-%d" % i, self.session, sleep)))[0].uuid.uuid
+                 for i in range(3)]
+        self.addCleanup(self._kill_quietly, first[0])
+        self.client.call("kill", uuid_query(first[0]))
+
+        subscriber = Subscriber(self.context, events_address, "state/%s/" % self.session, "bcast/")
+        self.addCleanup(subscriber.close)
+        session_query = process_manager_pb2.ProcessQuery(session=self.session)
+
+        def take_ps():
+            response = self.client.call("ps", session_query)
+            listed = self.instances(response)
+            self.assertEqual(len(response.children), 1)
+            position = unpack(response.children[0].data, events_pb2.FeedPosition)
+            self.assertEqual(len(position.state_sequences), len(listed))
+            table = {p.uuid.uuid: (p, s) for p, s in zip(listed, position.state_sequences)}
+            return position, table
+
+        position, table = take_ps()
+        live = False
+        changed = False
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            event = subscriber.next_event(time.monotonic() + 1)
+            if event is None:
+                if not live:
+                    position, table = take_ps()
+                continue
+            topic, payload, meta = event
+            gap = meta.publisher_id != position.publisher_id
+            if not gap and meta.sequence < position.sequence:
+                continue
+            if not gap and not live:
+                live = meta.sequence == position.sequence and topic.startswith("bcast/")
+                gap = not live
+            elif not gap and topic.startswith("state/"):
+                instance = process_manager_pb2.ProcessInstance.FromString(payload)
+                known = table.get(instance.uuid.uuid, (None, 0))[1]
+                if meta.topic_sequence > known + 1:
+                    gap = True
+                elif meta.topic_sequence == known + 1:
+                    if meta.transition == "flushed":
+                        del table[instance.uuid.uuid]
+                    else:
+                        table[instance.uuid.uuid] = (instance, meta.topic_sequence)
+            if gap:
+                position, table = take_ps()
+                live = False
+                continue
+            if live and not changed:
+                changed = True
+                self.client.call("kill", uuid_query(first[1]))
+                self.client.call("flush", uuid_query(first[0]))
+                self.client.call("boot", boot_request("late-one", self.session, ["true"]))
+            if changed:
+                fresh = {p.uuid.uuid: p for p in self.instances(self.client.call("ps", session_query))}
+                if len(fresh) == 3 and fresh == {uuid: p for uuid, (p, _) in table.items()}:
+                    break
+        self.assertTrue(changed, "the subscription never proved live")
+        fresh = {p.uuid.uuid: p for p in self.instances(self.client.call("ps", session_query))}
+        self.assertEqual({uuid: p for uuid, (p, _) in table.items()}, fresh)
+        self.assertNotIn(first[0], table)
+        self.assertEqual(table[first[1]][0].status_code, DEAD)
+        self.client.call("kill", uuid_query(first[2]))
+
     def _kill_quietly(self, uuid):
         if self.broker.process.poll() is None:
             try:
