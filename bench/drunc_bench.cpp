@@ -152,10 +152,16 @@ int main(int argc, char** argv) {
   int count = 100;
   int repetitions = 5;
   std::string only;
-  app.add_option("scenario", scenario, "ssh-one-host | ssh-four-hosts | requests | scale")->required();
+  long lines = 250000;
+  int size = 100;
+  int rate = 0;
+  app.add_option("scenario", scenario, "ssh-one-host | ssh-four-hosts | requests | scale | feed")->required();
   app.add_option("--sshd-state", sshd_state, "state directory of tests/fixtures/sshd.sh")->capture_default_str();
   app.add_option("-n,--count", count, "processes")->capture_default_str();
   app.add_option("-r,--repetitions", repetitions, "repetitions (the median is reported)")->capture_default_str();
+  app.add_option("--lines", lines, "feed: lines per process")->capture_default_str();
+  app.add_option("--size", size, "feed: bytes per line, newline excluded (at least 24)")->capture_default_str();
+  app.add_option("--rate", rate, "print: lines per second (0: as fast as it can)")->capture_default_str();
   app.add_option("--only", only, "requests: measure only the rows whose quantity contains this text");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(std::getenv("DRUNC_BENCH_DEBUG") ? spdlog::level::info : spdlog::level::warn);
@@ -164,6 +170,8 @@ int main(int argc, char** argv) {
     SshTarget target;
     target.state = sshd_state;
     if (scenario == "requests") return bench::run_requests(repetitions, only), 0;
+    if (scenario == "feed") return bench::run_feed(count, lines, size, repetitions), 0;
+    if (scenario == "print") return bench::print_lines(lines, size, rate);
     if (scenario == "scale") return bench::run_scale(count, repetitions), 0;
     if (scenario == "ssh-one-host") {
       target.hosts = {"127.0.0.2"};

@@ -203,6 +203,35 @@ void run_requests(int repetitions, const std::string& only) {
       if (clients == 16) print_row("requests", cpu_quantity, ours_cpu, base_cpu, "ms", Better::smaller);
     }
   }
+  // The same with a subscriber to every event: each request then costs the
+  // broker its two broadcasts (COMMAND_RECEIVED, COMMAND_EXECUTION_SUCCESS).
+  const std::string subscribed = "ps of one process: throughput, 16 clients x 64 in flight, a subscriber to every event";
+  const std::string subscribed_cpu =
+      "ps of one process: CPU of the answering thread per 1,000 requests, 16 clients, a subscriber to every event";
+  if (wanted(subscribed) || wanted(subscribed_cpu)) {
+    std::atomic<bool> stop{false};
+    std::atomic<long> events{0};
+    std::thread subscriber([&] {
+      drunc::client::Subscriber feed(broker.events_endpoint(), {""});
+      while (!stop)
+        if (feed.next(std::chrono::milliseconds(50))) ++events;
+    });
+    // Live once broadcasts of these requests arrive.
+    while (events == 0) setup.call(Command::describe, nullptr);
+    std::vector<double> ours, base, ours_cpu, base_cpu;
+    for (int r = 0; r < repetitions; ++r) {
+      const auto a = throughput(broker.control_endpoint(), requests[0], 16, 64, std::chrono::seconds(1), kBrokerThread);
+      const auto b = throughput(echo_one.endpoint(), requests[0], 16, 64, std::chrono::seconds(1), kEchoThread);
+      ours.push_back(a.requests_per_second);
+      base.push_back(b.requests_per_second);
+      ours_cpu.push_back(a.server_cpu_ms_per_1000);
+      base_cpu.push_back(b.server_cpu_ms_per_1000);
+    }
+    stop = true;
+    subscriber.join();
+    print_row("requests", subscribed, ours, base, "req/s", Better::larger);
+    print_row("requests", subscribed_cpu, ours_cpu, base_cpu, "ms", Better::smaller);
+  }
   setup.terminate();
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark scenario, each against its baseline in the same run,
 # and rewrites docs/PERFORMANCE.md. Needs root (the SSH scenarios start the
-# test sshd of tests/fixtures/sshd.sh on 127.0.0.2-5). Takes about 18 minutes,
+# test sshd of tests/fixtures/sshd.sh on 127.0.0.2-5). Takes about 22 minutes,
 # most of it the SSH baseline's kill, which waits 0.5 s per process, as the
 # method it measures does. Run it on an otherwise idle machine.
 #   bench/run.sh [REPETITIONS]   (default 5; the median is reported)
@@ -17,11 +17,13 @@ bench=build-bench/bench/drunc-bench
 rows=$(mktemp)
 requests=$(mktemp)
 scale=$(mktemp)
+feed=$(mktemp)
 for scenario in ssh-one-host ssh-four-hosts; do
   "$bench" "$scenario" --count 100 --repetitions "$repetitions" >>"$rows"
 done
 "$bench" requests --repetitions "$repetitions" >"$requests"
 "$bench" scale --count 1000 --repetitions "$repetitions" >"$scale"
+"$bench" feed --count 4 --lines 100000 --size 100 --repetitions "$repetitions" >"$feed"
 
 cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 {
@@ -64,7 +66,12 @@ DEALER over TCP loopback. Latency: 2,000 requests one after another (after
 own thread keeps 64 requests in flight for 1 s. Baseline: a bare ZeroMQ
 ROUTER in one thread answering the same requests from the same clients with
 the very bytes the broker answers (so the same sizes: ~0.2 kB for one
-process, ~20 kB for 100).
+process, ~20 kB for 100). CPU per 1,000 requests: the CPU time (user +
+system, from /proc/self/task) of the thread that answers, the broker's or
+the echo's, over the 16-client throughput run, divided by the requests
+answered. Unless a row says otherwise, nobody subscribes to the event feed,
+so the broker builds no broadcast (section "Events" of docs/PROTOCOL.md); the
+last two rows add a subscriber to every event.
 
 | scenario | quantity | drunc-zmq | baseline | ratio |
 |---|---|---|---|---|
@@ -92,7 +99,37 @@ MIDDLE
 
 Targets (issue 5): boot of 1,000 local processes in under 3 s, broker memory
 under 64 MiB, terminate in under 3 s.
+
+## Event feed
+
+4 local processes (`drunc-bench print`) each write 100,000 lines of 100 bytes
+as fast as they can, one `write` per line, each line starting with the
+CLOCK_MONOTONIC time it was printed; 1 or 4 subscribers (threads of the bench,
+one SUB socket each, `drunc::client::Subscriber`) read the log and state
+topics, parse each LogLine, check `topic_sequence` and take the time from
+print to receipt. Lines per second: lines a subscriber received, on average,
+over the time from the boots until the last line arrived. Lost: lines some
+subscriber never received (gaps, or the end of the stream), over all
+subscribers. CPU: the broker and local-launcher threads (reading the pipes,
+splitting lines, building and publishing events), per 10,000 lines. The last
+case paces one process at 10,000 lines per second, far below what the
+machine carries, so that the latency is the path's and not a queue's.
+Baseline, in the same run: one thread building the same events (LogLine and
+EventMeta of the same sizes, stamped as they are built) and sending them on a
+bare ZeroMQ PUB with the same high-water mark (100,000) to the same
+subscriber code.
+
+| scenario | quantity | drunc-zmq | baseline | ratio |
+|---|---|---|---|---|
 FOOTER
+  cat "$feed"
+  cat <<'FOOTER'
+
+Target (issue 4): at least 200,000 lines per second end to end, nothing lost by
+a subscriber that keeps up.
+
+FOOTER
+  cat bench/analysis.md
 } >docs/PERFORMANCE.md
-rm -f "$rows" "$requests" "$scale"
+rm -f "$rows" "$requests" "$scale" "$feed"
 echo "bench: wrote docs/PERFORMANCE.md"

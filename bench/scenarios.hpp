@@ -14,4 +14,13 @@ void run_requests(int repetitions, const std::string& only);
 // same processes directly: time to all running, broker memory, ps, terminate.
 void run_scale(int count, int repetitions);
 
+// `printers` local processes printing `lines_each` lines of `size` bytes as
+// fast as they can, to 1 and to 4 subscribers, beside a bare PUB/SUB pair.
+void run_feed(int printers, long lines_each, int size, int repetitions);
+
+// The printer the feed scenario boots (drunc-bench print): `count` lines of
+// `size` bytes, each stamped with CLOCK_MONOTONIC, one write per line, at
+// `rate` lines per second (0: as fast as it can).
+int print_lines(long count, int size, int rate);
+
 }  // namespace bench
