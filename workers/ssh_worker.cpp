@@ -73,6 +73,10 @@ struct Connection {
 
   Endpoint endpoint;
   int fd = -1;
+  // The host's addresses not tried yet (IPv6 and IPv4, in getaddrinfo's
+  // order), and why the ones tried failed.
+  std::deque<std::pair<sockaddr_storage, socklen_t>> addresses;
+  std::string connect_failures;
   ssh::Session session;
   Phase phase = Phase::connecting;
   Clock::time_point deadline;  // of connecting, handshaking and authenticating
@@ -89,9 +93,19 @@ struct Connection {
   std::uint32_t watched = 0;   // epoll events registered
   bool registered = false;     // in the epoll set
   bool closed = false;         // failed or idle: to be removed
+  bool pump_again = false;     // libssh2 may hold data read for its channels: pump on the next turn
 };
 
 std::string errno_text(int error) { return std::strerror(error); }
+
+std::string address_text(const sockaddr_storage& address) {
+  char text[INET6_ADDRSTRLEN] = "?";
+  if (address.ss_family == AF_INET)
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(address).sin_addr, text, sizeof text);
+  else if (address.ss_family == AF_INET6)
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(address).sin6_addr, text, sizeof text);
+  return text;
+}
 
 // Says goodbye if the socket takes it at once, then shuts the socket down so
 // that freeing the session cannot wait on a silent peer, and frees it all.
@@ -127,6 +141,9 @@ class Loop {
   // Connections
   void assign(RemoteProcess& process);
   Connection* open_connection(const Endpoint& endpoint, std::string& error);
+  // Starts connecting to the next address of the host; false when none is left.
+  bool connect_next_address(Connection& connection);
+  void note_connect_failure(Connection& connection, const std::string& where, int error);
   void pump(Connection& connection);
   bool advance_setup(Connection& connection);
   bool try_agent(Connection& connection);
@@ -135,9 +152,9 @@ class Loop {
   void remove_closed_connections();
   int handshakes_in_progress(const Endpoint& endpoint) const;
 
-  // Processes
-  void advance(Connection& connection, RemoteProcess& process);
-  void read_channel(Connection& connection, RemoteProcess& process);
+  // Processes; each returns whether anything moved (a phase, bytes read or written).
+  bool advance(Connection& connection, RemoteProcess& process);
+  bool read_channel(Connection& connection, RemoteProcess& process);
   void finish(RemoteProcess& process, const pb::Exited& exited);
   void start_failed(RemoteProcess& process, const std::string& reason);
   void detach(RemoteProcess& process);
@@ -184,7 +201,9 @@ void Loop::run() {
   std::array<epoll_event, 64> events;
   while (!stopping_) {
     drain_commands();
-    const int n = ::epoll_wait(epoll_fd_, events.data(), events.size(), milliseconds_to_next_timer());
+    const bool pending = std::any_of(connections_.begin(), connections_.end(),
+                                     [](const auto& connection) { return connection->pump_again; });
+    const int n = ::epoll_wait(epoll_fd_, events.data(), events.size(), pending ? 0 : milliseconds_to_next_timer());
     if (n < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "epoll_wait");
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
@@ -199,6 +218,8 @@ void Loop::run() {
       if (events[i].events & EPOLLIN) connection.last_inbound = Clock::now();
       pump(connection);
     }
+    for (auto& connection : connections_)
+      if (connection->pump_again) pump(*connection);
     fire_timers();
     remove_closed_connections();
   }
@@ -300,63 +321,99 @@ Connection* Loop::open_connection(const Endpoint& endpoint, std::string& error) 
     error = "cannot resolve " + endpoint.host + ": " + ::gai_strerror(resolved);
     return nullptr;
   }
-  const int fd = ::socket(addresses->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    error = "socket: " + errno_text(errno);
-    ::freeaddrinfo(addresses);
-    return nullptr;
-  }
-  // Dead peers are noticed by TCP itself within a few keepalive intervals.
-  const int on = 1;
-  const int idle = std::max(1, static_cast<int>(settings_.keepalive_interval.count() / 1000));
-  const int count = 3;
-  const unsigned timeout_ms = static_cast<unsigned>(settings_.keepalive_interval.count()) * 3;
-  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms, sizeof timeout_ms);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-  const int connected = ::connect(fd, addresses->ai_addr, addresses->ai_addrlen);
-  const int connect_error = errno;
-  ::freeaddrinfo(addresses);
-  if (connected != 0 && connect_error != EINPROGRESS) {
-    error = "cannot connect to " + endpoint.host + ":" + std::to_string(endpoint.port) + ": " +
-            errno_text(connect_error);
-    ::close(fd);
-    return nullptr;
-  }
-
   auto connection = std::make_unique<Connection>();
   connection->endpoint = endpoint;
-  connection->fd = fd;
+  for (const addrinfo* address = addresses; address; address = address->ai_next) {
+    sockaddr_storage storage{};
+    std::memcpy(&storage, address->ai_addr, address->ai_addrlen);
+    connection->addresses.emplace_back(storage, address->ai_addrlen);
+  }
+  ::freeaddrinfo(addresses);
   connection->session.reset(libssh2_session_init());
   if (!connection->session) {
     error = "libssh2_session_init failed";
-    ::close(fd);
     return nullptr;
   }
   libssh2_session_set_blocking(connection->session.get(), 0);
   connection->deadline = Clock::now() + settings_.connect_timeout;
   Connection& added = *connection;
   connections_.push_back(std::move(connection));
-  connection_of_fd_[fd] = &added;
-  watch(added);
+  if (!connect_next_address(added)) {
+    error = added.connect_failures;
+    connections_.pop_back();  // nothing refers to it yet
+    return nullptr;
+  }
   return &added;
 }
 
+bool Loop::connect_next_address(Connection& connection) {
+  if (connection.fd >= 0) {  // the previous address failed
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, connection.fd, nullptr);
+    connection_of_fd_.erase(connection.fd);
+    ::close(connection.fd);
+    connection.fd = -1;
+    connection.registered = false;
+  }
+  while (!connection.addresses.empty()) {
+    const auto [address, length] = connection.addresses.front();
+    connection.addresses.pop_front();
+    const std::string where = address_text(address) + " port " + std::to_string(connection.endpoint.port);
+    const int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      note_connect_failure(connection, where, errno);
+      continue;
+    }
+    // Dead peers are noticed by TCP itself within a few keepalive intervals.
+    const int on = 1;
+    const int idle = std::max(1, static_cast<int>(settings_.keepalive_interval.count() / 1000));
+    const int count = 3;
+    const unsigned timeout_ms = static_cast<unsigned>(settings_.keepalive_interval.count()) * 3;
+    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms, sizeof timeout_ms);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0 && errno != EINPROGRESS) {
+      note_connect_failure(connection, where, errno);
+      ::close(fd);
+      continue;
+    }
+    connection.fd = fd;
+    connection_of_fd_[fd] = &connection;
+    watch(connection);
+    return true;
+  }
+  return false;
+}
+
+void Loop::note_connect_failure(Connection& connection, const std::string& where, int error) {
+  connection.connect_failures += std::string(connection.connect_failures.empty() ? "" : "; ") + "cannot connect to " +
+                                 connection.endpoint.host + " (" + where + "): " + errno_text(error);
+}
+
 void Loop::pump(Connection& connection) {
+  connection.pump_again = false;
   if (connection.closed) return;
   if (connection.phase != Connection::Phase::ready && !advance_setup(connection)) {
     if (!connection.closed) watch(connection);
     return;
   }
-  // Every channel is tried: libssh2 may already hold data read for any of them.
-  const auto processes = connection.processes;
-  for (auto* process : processes) {
-    if (connection.closed) return;
-    advance(connection, *process);
+  // Every channel is tried, and tried again while anything moves: reading one
+  // channel makes libssh2 read the socket, which can bring data for channels
+  // already tried; no socket event would announce it.
+  constexpr int kRounds = 8;
+  bool moved = true;
+  for (int round = 0; moved && round < kRounds; ++round) {
+    moved = false;
+    const auto processes = connection.processes;
+    for (auto* process : processes) {
+      if (connection.closed) return;
+      moved |= advance(connection, *process);
+    }
   }
+  // Still moving: the rest on the next turn, after other connections and the broker's commands.
+  connection.pump_again = moved;
   if (!connection.closed) watch(connection);
 }
 
@@ -369,7 +426,12 @@ bool Loop::advance_setup(Connection& connection) {
     socklen_t length = sizeof error;
     ::getsockopt(connection.fd, SOL_SOCKET, SO_ERROR, &error, &length);
     if (error != 0) {
-      fail_connection(connection, "cannot connect to " + where + ": " + errno_text(error));
+      sockaddr_storage tried{};
+      socklen_t tried_length = sizeof tried;
+      // The peer address is gone with the failed connect: the local one names the family at least.
+      ::getsockname(connection.fd, reinterpret_cast<sockaddr*>(&tried), &tried_length);
+      note_connect_failure(connection, tried.ss_family == AF_INET6 ? "IPv6" : "IPv4", error);
+      if (!connect_next_address(connection)) fail_connection(connection, connection.connect_failures);
       return false;
     }
     sockaddr_storage peer{};
@@ -519,20 +581,22 @@ void Loop::remove_closed_connections() {
 
 // ---- Processes ------------------------------------------------------------------
 
-void Loop::advance(Connection& connection, RemoteProcess& process) {
+bool Loop::advance(Connection& connection, RemoteProcess& process) {
   LIBSSH2_SESSION* session = connection.session.get();
+  const auto phase_before = process.phase;
+  bool moved = false;
   if (process.phase == RemoteProcess::Phase::waiting) process.phase = RemoteProcess::Phase::opening;
   if (process.phase == RemoteProcess::Phase::opening) {
     LIBSSH2_CHANNEL* channel = libssh2_channel_open_session(session);
     if (!channel) {
       const int error = libssh2_session_last_errno(session);
-      if (error == LIBSSH2_ERROR_EAGAIN) return;
+      if (error == LIBSSH2_ERROR_EAGAIN) return false;
       const bool other_channels = std::any_of(connection.processes.begin(), connection.processes.end(),
                                               [&](const RemoteProcess* other) { return other != &process && other->channel; });
       if (error == LIBSSH2_ERROR_CHANNEL_FAILURE && !other_channels) {
         // Refused with no channel open: the server takes none at all here.
         start_failed(process, "the server refused a session channel: " + ssh::last_error(session));
-        return;
+        return false;
       }
       if (error == LIBSSH2_ERROR_CHANNEL_FAILURE) {
         // MaxSessions reached: this connection is full; another one takes the process.
@@ -540,7 +604,7 @@ void Loop::advance(Connection& connection, RemoteProcess& process) {
         detach(process);
         process.phase = RemoteProcess::Phase::waiting;
         assign(process);
-        return;
+        return false;
       }
       const std::string reason = "cannot open a channel to " + connection.endpoint.host + ": " + ssh::last_error(session);
       if (error == LIBSSH2_ERROR_SOCKET_SEND || error == LIBSSH2_ERROR_SOCKET_RECV ||
@@ -548,17 +612,17 @@ void Loop::advance(Connection& connection, RemoteProcess& process) {
         fail_connection(connection, reason);
       else
         start_failed(process, reason);
-      return;
+      return false;
     }
     process.channel.reset(channel);
     process.phase = RemoteProcess::Phase::executing;
   }
   if (process.phase == RemoteProcess::Phase::executing) {
     const int rc = libssh2_channel_exec(process.channel.get(), process.command.c_str());
-    if (rc == LIBSSH2_ERROR_EAGAIN) return;
+    if (rc == LIBSSH2_ERROR_EAGAIN) return true;  // the channel opened
     if (rc != 0) {
       start_failed(process, "cannot start the command on " + connection.endpoint.host + ": " + ssh::last_error(session));
-      return;
+      return false;
     }
     process.phase = RemoteProcess::Phase::running;
   }
@@ -568,21 +632,22 @@ void Loop::advance(Connection& connection, RemoteProcess& process) {
       if (written == LIBSSH2_ERROR_EAGAIN) break;
       if (written < 0) {
         fail_connection(connection, "cannot write to the channel: " + ssh::last_error(session));
-        return;
+        return false;
       }
       process.to_write.erase(0, static_cast<std::size_t>(written));
+      moved = true;
     }
-    read_channel(connection, process);
-    if (connection.closed || process.phase != RemoteProcess::Phase::running) return;
+    moved |= read_channel(connection, process);
+    if (connection.closed || process.phase != RemoteProcess::Phase::running) return false;
     if (libssh2_channel_eof(process.channel.get())) process.phase = RemoteProcess::Phase::closing;
   }
   if (process.phase == RemoteProcess::Phase::closing) {
     int rc = libssh2_channel_close(process.channel.get());
     if (rc == 0) rc = libssh2_channel_wait_closed(process.channel.get());
-    if (rc == LIBSSH2_ERROR_EAGAIN) return;
+    if (rc == LIBSSH2_ERROR_EAGAIN) return moved || process.phase != phase_before;
     if (rc != 0) {
       fail_connection(connection, "cannot close the channel: " + ssh::last_error(session));
-      return;
+      return false;
     }
     pb::Exited exited;
     char* signal_name = nullptr;
@@ -615,20 +680,24 @@ void Loop::advance(Connection& connection, RemoteProcess& process) {
       start_failed(process, "the command ended before starting (" + exited.reason() + ")" +
                                 (process.error_text.empty() ? "" : ": " + process.error_text));
     }
+    return true;  // `process` is gone
   }
+  return moved || process.phase != phase_before;
 }
 
-void Loop::read_channel(Connection& connection, RemoteProcess& process) {
+bool Loop::read_channel(Connection& connection, RemoteProcess& process) {
   static thread_local std::array<char, 32 * 1024> buffer;
   LIBSSH2_CHANNEL* channel = process.channel.get();
+  bool read = false;
   // stderr first: it carries the pid line, which must precede any output.
   while (true) {
     const ssize_t n = libssh2_channel_read_stderr(channel, buffer.data(), buffer.size());
     if (n == LIBSSH2_ERROR_EAGAIN || n == 0) break;
     if (n < 0) {
       fail_connection(connection, "cannot read from the channel: " + ssh::last_error(connection.session.get()));
-      return;
+      return false;
     }
+    read = true;
     std::vector<std::string> lines;
     process.errors.feed({buffer.data(), static_cast<std::size_t>(n)}, lines);
     pb::WorkerReport report;
@@ -658,8 +727,9 @@ void Loop::read_channel(Connection& connection, RemoteProcess& process) {
     if (n == LIBSSH2_ERROR_EAGAIN || n == 0) break;
     if (n < 0) {
       fail_connection(connection, "cannot read from the channel: " + ssh::last_error(connection.session.get()));
-      return;
+      return false;
     }
+    read = true;
     std::vector<std::string> lines;
     process.output.feed({buffer.data(), static_cast<std::size_t>(n)}, lines);
     if (lines.empty()) continue;
@@ -671,6 +741,7 @@ void Loop::read_channel(Connection& connection, RemoteProcess& process) {
     for (auto& line : lines) report.mutable_output()->add_lines(std::move(line));
     send(report, process);
   }
+  return read;
 }
 
 void Loop::finish(RemoteProcess& process, const pb::Exited& exited) {

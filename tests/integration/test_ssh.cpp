@@ -6,6 +6,7 @@
 // by the TestBroker's destruction.
 #include <catch2/catch.hpp>
 
+#include <netdb.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -844,4 +845,75 @@ TEST_CASE("a peer that stops answering is detected by keepalives: the process is
   for (int pid : serving) ::kill(pid, SIGCONT);
   CHECK(wait_until_gone(family));
   CHECK(processes_with_marker(marker).empty());
+}
+
+TEST_CASE("a known_hosts line that cannot be read costs only that line, and a key marked @revoked is refused") {
+  TempDir scratch("drunc-ssh-known-lines");
+  const auto known = scratch / "known_hosts";
+  {
+    std::ofstream file(known);
+    file << "# comment\n\n";
+    file << "this line is not a known_hosts entry at all\n";
+    file << "@cert-authority *.example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n";
+    file << "[127.0.0.2]:" << kPort << " " << server_host_key() << "\n";
+    file << "@revoked [127.0.0.9]:" << kPort << " " << server_host_key() << "\n";  // the key, whatever the host
+    file << "[127.0.0.3]:" << kPort << " " << server_host_key() << "\n";
+  }
+  SECTION("a host listed after the unreadable lines is known") {
+    // Without @revoked: the same file minus that line.
+    const auto without = scratch / "known_hosts_without_revoked";
+    {
+      std::ifstream in(known);
+      std::ofstream out(without);
+      std::string line;
+      while (std::getline(in, line))
+        if (line.rfind("@revoked", 0) != 0) out << line << "\n";
+    }
+    TestBroker broker([&](auto& config) {
+      configure(config, scratch);
+      config.ssh.known_hosts_files = {without};
+      config.ssh.host_key_policy = HostKeyPolicy::strict;
+    });
+    auto client = broker.client();
+    const auto list = client.boot(marked_sleep("after-garbage", unique_marker("drunc-ssh-known-lines"), {"127.0.0.3"}));
+    REQUIRE(list.values_size() == 1);
+    CHECK(hostname_of(list.values(0)) == "127.0.0.3");
+    client.kill(query_uuid(list.values(0).uuid().uuid()));
+  }
+  SECTION("the revoked key is refused for a host that lists it, under strict and accept-new") {
+    for (auto policy : {HostKeyPolicy::strict, HostKeyPolicy::accept_new}) {
+      TestBroker broker([&](auto& config) {
+        configure(config, scratch);
+        config.ssh.known_hosts_files = {known};
+        config.ssh.host_key_policy = policy;
+      });
+      auto client = broker.client();
+      const auto refused = boot_response(client, marked_sleep("revoked", unique_marker("drunc-ssh-revoked"), {"127.0.0.2"}));
+      CHECK(refused.flag() == pm::DRUNC_EXCEPTION_THROWN);
+      INFO(error_text(refused));
+      CHECK_THAT(error_text(refused), Contains("REVOKED") && Contains(server_fingerprint()) && Contains("127.0.0.2"));
+      CHECK(client.ps().values_size() == 0);
+    }
+  }
+}
+
+TEST_CASE("a host name with several addresses: the next address is tried when one refuses") {
+  // tests/fixtures/sshd.sh maps drunc-test-dual to ::1 (nothing listens there) and 127.0.0.2.
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* addresses = nullptr;
+  REQUIRE(::getaddrinfo("drunc-test-dual", "2222", &hints, &addresses) == 0);
+  std::vector<int> families;
+  for (auto* address = addresses; address; address = address->ai_next) families.push_back(address->ai_family);
+  ::freeaddrinfo(addresses);
+  REQUIRE(families.size() == 2);
+  REQUIRE(families.front() == AF_INET6);  // the refusing address comes first
+
+  TempDir scratch("drunc-ssh-dual");
+  TestBroker broker([&](auto& config) { configure(config, scratch); });
+  auto client = broker.client();
+  const auto list = client.boot(marked_sleep("dual", unique_marker("drunc-ssh-dual"), {"drunc-test-dual"}));
+  REQUIRE(list.values_size() == 1);
+  CHECK(hostname_of(list.values(0)) == "drunc-test-dual");
+  client.kill(query_uuid(list.values(0).uuid().uuid()));
 }

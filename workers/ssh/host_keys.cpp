@@ -2,6 +2,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
 
 #include <spdlog/spdlog.h>
 
@@ -39,6 +42,47 @@ std::string host_spec(const std::string& host, int port) {
   return port == 22 ? host : "[" + host + "]:" + std::to_string(port);
 }
 
+// Says once per process (not once per handshake) that a known_hosts line was skipped.
+void warn_once(const std::string& file, int line_number, const std::string& why) {
+  static std::mutex mutex;
+  static std::set<std::pair<std::string, int>> warned;
+  std::lock_guard lock(mutex);
+  if (warned.emplace(file, line_number).second)
+    spdlog::warn("{} line {}: {}; the line is ignored", file, line_number, why);
+}
+
+// Reads known_hosts files into `known` line by line, so that one line libssh2
+// cannot parse costs only that line. Returns the revoked keys' base64 (lines
+// marked @revoked), unpadded; @cert-authority lines are skipped (host
+// certificates are not supported).
+std::set<std::string> read_known_hosts(LIBSSH2_KNOWNHOSTS* known, const std::vector<std::string>& files) {
+  std::set<std::string> revoked;
+  for (const auto& file : files) {
+    std::ifstream in(file);
+    if (!in) continue;
+    std::string line;
+    for (int number = 1; std::getline(in, line); ++number) {
+      const auto first = line.find_first_not_of(" \t");
+      if (first == std::string::npos || line[first] == '#') continue;
+      if (line.compare(first, 9, "@revoked ") == 0) {
+        // @revoked HOSTS KEYTYPE BASE64: that key is refused whatever the host.
+        std::istringstream fields(line.substr(first + 9));
+        std::string hosts, type, key;
+        if (fields >> hosts >> type >> key) revoked.insert(key.substr(0, key.find_last_not_of('=') + 1));
+        else warn_once(file, number, "a @revoked line without a key");
+        continue;
+      }
+      if (line[first] == '@') {
+        warn_once(file, number, "markers other than @revoked are not supported");
+        continue;
+      }
+      if (libssh2_knownhost_readline(known, line.c_str() + first, line.size() - first, LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0)
+        warn_once(file, number, "not a known_hosts entry libssh2 can read");
+    }
+  }
+  return revoked;
+}
+
 }  // namespace
 
 std::string host_key_fingerprint(LIBSSH2_SESSION* session) {
@@ -62,9 +106,10 @@ std::string check_host_key(LIBSSH2_SESSION* session, const SshSettings& settings
   if (!known) return "cannot check the host key of " + where + ": " + last_error(session);
   std::vector<std::string> files = settings.known_hosts_files;
   if (settings.host_key_policy == HostKeyPolicy::accept_new) files.push_back(settings.accepted_hosts_file);
-  for (const auto& file : files)
-    if (std::filesystem::exists(file))
-      libssh2_knownhost_readfile(known.get(), file.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+  const auto revoked = read_known_hosts(known.get(), files);
+  if (revoked.contains(base64_unpadded(reinterpret_cast<const unsigned char*>(key), key_length)))
+    return "host key of " + where + " (" + host_key_fingerprint(session) +
+           ") is REVOKED (marked @revoked in known_hosts); refusing to connect";
 
   const int type_mask =
       LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | known_host_key_type(key_type);
