@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <sys/random.h>
 
@@ -111,6 +112,7 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, Config config)
       workers_(context, zmq::socket_type::router),
       stop_(context, zmq::socket_type::pair),
       publisher_(events_, config_.name, config_.session),
+      feed_position_(config_.name),
       registry_(config_.log_ring_lines) {
   // A reply that cannot be delivered is reported by send() instead of vanishing.
   clients_.set(zmq::sockopt::router_mandatory, 1);
@@ -355,12 +357,8 @@ void BrokerLoop::flush(const Caller& caller, const pm::Request& request) {
 
 void BrokerLoop::ps(const Caller& caller, const pm::Request& request) {
   const auto records = registry_.match(CompiledQuery(unpack<pm::ProcessQuery>(request)), true);
-  drunc_zmq::FeedPosition position;
-  position.set_publisher_id(publisher_.publisher_id());
-  position.set_sequence(publisher_.sequence());
-  position.mutable_state_sequences()->Reserve(static_cast<int>(records.size()));
-  for (const auto* record : records) position.add_state_sequences(record->state_feed.sequence);
-  reply_instances(caller, records, &position);
+  reply_instances(caller, records,
+                  feed_position_.bytes(publisher_.publisher_id(), publisher_.sequence(), records));
 }
 
 void BrokerLoop::logs(const Caller& caller, const pm::Request& request) {
@@ -635,12 +633,15 @@ void BrokerLoop::reply(const Caller& caller, pm::ResponseFlag flag, const google
   queue_reply(caller, flag, response, more);
 }
 
-void BrokerLoop::queue_reply(const Caller& caller, pm::ResponseFlag flag, pm::Response& response, bool more) {
+void BrokerLoop::queue_reply(const Caller& caller, pm::ResponseFlag flag, pm::Response& response, bool more,
+                             std::string_view suffix) {
   response.set_name(config_.name);
   *response.mutable_token() = caller.token;
   response.set_flag(flag);
-  zmq::message_t bytes(response.ByteSizeLong());
+  const std::size_t size = response.ByteSizeLong();
+  zmq::message_t bytes(size + suffix.size());
   response.SerializeWithCachedSizesToArray(bytes.data<std::uint8_t>());
+  std::memcpy(bytes.data<char>() + size, suffix.data(), suffix.size());
   outbox_.push_back({wire::encode_reply(caller.address, more, std::move(bytes)), caller.command});
   if (outbox_.size() >= kOutboxLimit) send_replies();
 }
@@ -664,20 +665,14 @@ void BrokerLoop::reply_error(const Caller& caller, pm::ResponseFlag flag, const 
 }
 
 void BrokerLoop::reply_instances(const Caller& caller, const std::vector<ProcessRecord*>& records,
-                                 const drunc_zmq::FeedPosition* position) {
+                                 std::string_view suffix) {
   broadcast_outcome(caller, pm::EXECUTED_SUCCESSFULLY, nullptr);
   pm::Response response;
-  if (position) {
-    auto* child = response.add_children();
-    child->set_name(config_.name);
-    child->set_flag(pm::EXECUTED_SUCCESSFULLY);
-    child->mutable_data()->PackFrom(*position);
-  }
   // What PackFrom would produce, from each record's cached serialization.
   static const std::string type_url = "type.googleapis.com/" + pm::ProcessInstanceList::descriptor()->full_name();
   response.mutable_data()->set_type_url(type_url);
   *response.mutable_data()->mutable_value() = serialized_instance_list(records);
-  queue_reply(caller, pm::EXECUTED_SUCCESSFULLY, response, false);
+  queue_reply(caller, pm::EXECUTED_SUCCESSFULLY, response, false, suffix);
 }
 
 // ---- Shutdown ------------------------------------------------------------------

@@ -16,6 +16,7 @@
 #include "druncschema/request_response.pb.h"
 #include "drunc_zmq/events.pb.h"
 #include "drunc_zmq/internal.pb.h"
+#include "feed_position.hpp"
 #include "publisher.hpp"
 #include "registry.hpp"
 #include "wire/envelope.hpp"
@@ -118,14 +119,15 @@ class BrokerLoop {
   void reply(const Caller& caller, dunedaq::druncschema::ResponseFlag flag, const google::protobuf::Message* data,
              bool more = false);
   // Completes the response (name, token, flag) and puts it in the outbox.
+  // suffix: serialized Response fields appended to the response's bytes.
   void queue_reply(const Caller& caller, dunedaq::druncschema::ResponseFlag flag,
-                   dunedaq::druncschema::Response& response, bool more);
+                   dunedaq::druncschema::Response& response, bool more, std::string_view suffix = {});
   // Sends the replies in the outbox.
   void send_replies();
   void reply_error(const Caller& caller, dunedaq::druncschema::ResponseFlag flag, const std::string& text);
-  // position: the feed's position, for ps (see drunc_zmq.FeedPosition).
+  // suffix: serialized Response fields to add (ps: the feed's position).
   void reply_instances(const Caller& caller, const std::vector<ProcessRecord*>& records,
-                       const drunc_zmq::FeedPosition* position = nullptr);
+                       std::string_view suffix = {});
   void broadcast_outcome(const Caller& caller, dunedaq::druncschema::ResponseFlag flag,
                          const google::protobuf::Message* data);
   static std::string who(const Caller& caller);
@@ -140,6 +142,7 @@ class BrokerLoop {
   std::string control_endpoint_;
   std::string events_endpoint_;
   EventPublisher publisher_;
+  FeedPositionChild feed_position_;
   Registry registry_;
   std::unordered_map<std::string, PendingLaunch> launches_;  // by uuid
   std::unordered_map<std::string, PendingRestart> restarts_waiting_for_exit_;  // by uuid

@@ -1,6 +1,8 @@
 // The registry's state machine: each transition, and the ones it refuses.
 #include <catch2/catch.hpp>
 
+#include "druncschema/generic.pb.h"
+#include "feed_position.hpp"
 #include "registry.hpp"
 
 using namespace drunc::broker;
@@ -171,4 +173,31 @@ TEST_CASE("each process has its log and state topics") {
   auto& record = registry.add_booted("u1", boot_request("a/b", "s"), "h", "w", 1);
   CHECK(record.log_feed.topic == "log/s/a%2Fb/u1");
   CHECK(record.state_feed.topic == "state/s/a%2Fb/u1");
+}
+
+TEST_CASE("the feed position appended to a reply's bytes makes its only child") {
+  Registry registry(10);
+  auto& first = registry.add_booted("u1", boot_request("a"), "h", "w", 1);
+  auto& second = registry.add_booted("u2", boot_request("b"), "h", "w", 2);
+  first.state_feed.sequence = 3;
+  second.state_feed.sequence = 1;
+  FeedPositionChild position("pm");
+  pm::Response reply;
+  reply.set_name("pm");
+  reply.mutable_data()->PackFrom(pm::PlainText());
+  for (int round = 0; round < 2; ++round) {  // reused: the second call must not keep the first's values
+    const auto bytes = reply.SerializeAsString() + std::string(position.bytes(7, 40 + round, {&second, &first}));
+    pm::Response parsed;
+    REQUIRE(parsed.ParseFromString(bytes));
+    CHECK(parsed.name() == "pm");
+    REQUIRE(parsed.children_size() == 1);
+    CHECK(parsed.children(0).name() == "pm");
+    drunc_zmq::FeedPosition feed;
+    REQUIRE(parsed.children(0).data().UnpackTo(&feed));
+    CHECK(feed.publisher_id() == 7);
+    CHECK(feed.sequence() == static_cast<std::uint64_t>(40 + round));
+    REQUIRE(feed.state_sequences_size() == 2);
+    CHECK(feed.state_sequences(0) == 1);
+    CHECK(feed.state_sequences(1) == 3);
+  }
 }
