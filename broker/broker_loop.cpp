@@ -194,7 +194,7 @@ void BrokerLoop::handle_request(std::vector<zmq::message_t>& frames) {
   }
   auto& envelope = std::get<wire::RequestEnvelope>(decoded);
   Caller caller{std::move(envelope.from), {}, envelope.command};
-  pm::Request request;
+  pm::Request& request = request_;
   const bool parsed = request.ParseFromArray(envelope.body.data(), static_cast<int>(envelope.body.size()));
   if (parsed) caller.token = request.token();
   try {
@@ -628,7 +628,8 @@ std::string BrokerLoop::who(const Caller& caller) {
 
 void BrokerLoop::reply(const Caller& caller, pm::ResponseFlag flag, const google::protobuf::Message* data, bool more) {
   if (!more) broadcast_outcome(caller, flag, data);
-  pm::Response response;
+  pm::Response& response = response_;
+  response.Clear();
   if (data) response.mutable_data()->PackFrom(*data);
   queue_reply(caller, flag, response, more);
 }
@@ -667,7 +668,8 @@ void BrokerLoop::reply_error(const Caller& caller, pm::ResponseFlag flag, const 
 void BrokerLoop::reply_instances(const Caller& caller, const std::vector<ProcessRecord*>& records,
                                  std::string_view suffix) {
   broadcast_outcome(caller, pm::EXECUTED_SUCCESSFULLY, nullptr);
-  pm::Response response;
+  pm::Response& response = response_;
+  response.Clear();
   // What PackFrom would produce, from each record's cached serialization.
   static const std::string type_url = "type.googleapis.com/" + pm::ProcessInstanceList::descriptor()->full_name();
   response.mutable_data()->set_type_url(type_url);

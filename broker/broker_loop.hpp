@@ -143,6 +143,10 @@ class BrokerLoop {
   std::string events_endpoint_;
   EventPublisher publisher_;
   FeedPositionChild feed_position_;
+  // Reused for every request and reply: parsing into and serializing from
+  // warm messages allocates nothing (neither is used beyond one call).
+  dunedaq::druncschema::Request request_;
+  dunedaq::druncschema::Response response_;
   Registry registry_;
   std::unordered_map<std::string, PendingLaunch> launches_;  // by uuid
   std::unordered_map<std::string, PendingRestart> restarts_waiting_for_exit_;  // by uuid
