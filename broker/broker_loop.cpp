@@ -358,7 +358,8 @@ void BrokerLoop::flush(const Caller& caller, const pm::Request& request) {
 void BrokerLoop::ps(const Caller& caller, const pm::Request& request) {
   const auto records = registry_.match(CompiledQuery(unpack<pm::ProcessQuery>(request)), true);
   reply_instances(caller, records,
-                  feed_position_.bytes(publisher_.publisher_id(), publisher_.sequence(), records));
+                  feed_position_.bytes(publisher_.publisher_id(), publisher_.sequence(), records,
+                                       publisher_.session_sequences()));
 }
 
 void BrokerLoop::logs(const Caller& caller, const pm::Request& request) {

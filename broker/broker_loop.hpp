@@ -136,7 +136,7 @@ class BrokerLoop {
 
   Config config_;
   zmq::socket_t clients_;  // ROUTER, drunc-pm/1 requests
-  zmq::socket_t events_;   // PUB, the event feed
+  zmq::socket_t events_;   // XPUB, the event feed
   zmq::socket_t workers_;  // ROUTER, inproc, launcher workers
   zmq::socket_t stop_;     // PAIR, inproc, the owner's stop signal
   std::string control_endpoint_;

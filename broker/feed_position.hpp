@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "drunc_zmq/events.pb.h"
@@ -22,7 +23,8 @@ class FeedPositionChild {
   explicit FeedPositionChild(const std::string& broker_name);
   // The serialized Response holding the position for these records (listed
   // in this order); valid until the next call.
-  std::string_view bytes(std::uint64_t publisher_id, std::uint64_t sequence, const std::vector<ProcessRecord*>& records);
+  std::string_view bytes(std::uint64_t publisher_id, std::uint64_t sequence, const std::vector<ProcessRecord*>& records,
+                         const std::unordered_map<std::string, std::uint64_t>& session_sequences);
 
  private:
   drunc_zmq::FeedPosition position_;

@@ -49,8 +49,8 @@ void EventPublisher::skip(FeedTopic& topic, std::uint64_t events) {
 }
 
 void EventPublisher::state(ProcessRecord& record, std::string_view transition) {
-  if (!wanted(record.state_feed.topic)) return skip(record.state_feed, 1);
-  send(record.state_feed, record.instance_bytes(), record.generation, transition);
+  send(record.state_feed, record.instance_bytes(), record.generation, transition,
+       ++session_sequences_[record.session()]);
 }
 
 void EventPublisher::log_line(ProcessRecord& record, const std::string& line) {
@@ -69,8 +69,9 @@ void EventPublisher::broadcast_text(pm::BroadcastType type, const std::string& t
 }
 
 void EventPublisher::send(FeedTopic& topic, std::string_view payload, std::uint32_t generation,
-                          std::string_view transition) {
+                          std::string_view transition, std::uint64_t session_sequence) {
   meta_.set_sequence(++sequence_);
+  meta_.set_session_sequence(session_sequence);
   meta_.set_topic_sequence(++topic.sequence);
   meta_.set_generation(generation);
   meta_.mutable_transition()->assign(transition.data(), transition.size());
@@ -100,7 +101,7 @@ void EventPublisher::send(FeedTopic& topic, std::string_view payload, std::uint3
 void EventPublisher::report_drops() {
   const auto now = std::chrono::steady_clock::now();
   if (now - last_drop_report_ < std::chrono::seconds(10)) return;
-  spdlog::warn("event feed: {} events did not reach a subscriber that is not keeping up ({} since start)",
+  spdlog::warn("event feed: a subscriber is not keeping up: {} events refused to it ({} since start; it misses more until it catches up)",
                dropped_ - dropped_reported_, dropped_);
   dropped_reported_ = dropped_;
   last_drop_report_ = now;

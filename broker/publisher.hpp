@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include <zmq.hpp>
 
@@ -30,16 +31,22 @@ class EventPublisher {
   EventPublisher(zmq::socket_t& socket, std::string broker_name, std::string session);
 
   std::uint64_t publisher_id() const { return publisher_id_; }
-  // Events that did not reach every subscriber they were for, since start.
+  // Events refused to a subscriber at its high-water mark, since start (a
+  // lower bound of what subscribers lost: see docs/PROTOCOL.md, "Delivery").
   std::uint64_t dropped() const { return dropped_; }
   // The sequence of the last event counted (0 before the first).
   std::uint64_t sequence() const { return sequence_; }
+  // By session: the session_sequence of its last state event.
+  const std::unordered_map<std::string, std::uint64_t>& session_sequences() const { return session_sequences_; }
 
   // Takes the subscription changes queued on the socket; call it whenever
   // the socket is readable, so that they never pile up.
   void read_subscriptions();
 
-  // The ProcessInstance after a transition (booted, exited, killed, restarted, flushed).
+  // The ProcessInstance after a transition (booted, exited, killed, restarted,
+  // flushed). Always built: state events are few, and a subscriber rebuilding
+  // its table must get them even if its subscription reached ZeroMQ a moment
+  // before it reached this publisher's list.
   void state(ProcessRecord& record, std::string_view transition);
   template <typename Lines>
   void log_lines(ProcessRecord& record, const Lines& lines) {
@@ -62,7 +69,8 @@ class EventPublisher {
   void log_line(ProcessRecord& record, const std::string& line);
   void broadcast_text(dunedaq::druncschema::BroadcastType type, const std::string& text);
   // payload: the serialized message of the topic's kind.
-  void send(FeedTopic& topic, std::string_view payload, std::uint32_t generation, std::string_view transition);
+  void send(FeedTopic& topic, std::string_view payload, std::uint32_t generation, std::string_view transition,
+            std::uint64_t session_sequence = 0);
   void report_drops();
 
   zmq::socket_t& socket_;
@@ -70,6 +78,7 @@ class EventPublisher {
   std::uint64_t sequence_ = 0;
   FeedTopic broadcast_feed_;  // "bcast/<session>/<broker name>"
   std::set<std::string> subscriptions_;  // topic prefixes at least one subscriber asked for
+  std::unordered_map<std::string, std::uint64_t> session_sequences_;  // of state events, by session
   bool broadcasts_wanted_ = false;
   std::uint64_t dropped_ = 0;
   std::uint64_t dropped_reported_ = 0;

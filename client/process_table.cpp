@@ -15,12 +15,8 @@ void ProcessTable::reset(const pm::Response& ps_reply) {
   position_ = std::move(*position);
   live_ = false;
   processes_.clear();
-  state_sequences_.clear();
-  for (int i = 0; i < list.values_size(); ++i) {
-    const auto& uuid = list.values(i).uuid().uuid();
-    processes_[uuid] = list.values(i);
-    state_sequences_[uuid] = position_.state_sequences(i);
-  }
+  for (const auto& instance : list.values()) processes_[instance.uuid().uuid()] = instance;
+  session_sequences_ = {position_.session_sequences().begin(), position_.session_sequences().end()};
 }
 
 ProcessTable::Applied ProcessTable::apply(const Event& event) {
@@ -42,19 +38,17 @@ ProcessTable::Applied ProcessTable::apply(const Event& event) {
 ProcessTable::Applied ProcessTable::apply_state(const Event& event) {
   pm::ProcessInstance instance;
   if (!instance.ParseFromString(event.payload)) return Applied::gap;
+  // A session never seen had no state event when the list was made: it starts at 1.
+  auto& last = session_sequences_[instance.process_description().metadata().session()];
+  const auto sequence = event.meta.session_sequence();
+  if (sequence <= last) return Applied::ignored;  // already in the list
+  if (sequence != last + 1) return Applied::gap;   // a state event of this session was lost
+  last = sequence;
   const auto& uuid = instance.uuid().uuid();
-  const auto topic_sequence = event.meta.topic_sequence();
-  auto known = state_sequences_.find(uuid);
-  const std::uint64_t in_table = known == state_sequences_.end() ? 0 : known->second;
-  if (topic_sequence <= in_table) return Applied::ignored;
-  if (topic_sequence != in_table + 1) return Applied::gap;  // an event of this process was lost
-  if (event.meta.transition() == "flushed") {
+  if (event.meta.transition() == "flushed")
     processes_.erase(uuid);
-    state_sequences_.erase(uuid);
-    return Applied::applied;
-  }
-  processes_[uuid] = std::move(instance);
-  state_sequences_[uuid] = topic_sequence;
+  else
+    processes_[uuid] = std::move(instance);
   return Applied::applied;
 }
 

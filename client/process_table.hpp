@@ -5,6 +5,7 @@
 //   loop: table.reset(ps reply)            // Client::call(Command::ps, ...)
 //         for each event: switch (table.apply(event))
 //           case gap: take a new ps (back to reset)
+//         no event for a second while !table.live(): take a new ps
 //
 // The ps query and the state subscription must cover the same processes:
 // all of them ("state/" and an empty query), or one session's
@@ -13,7 +14,11 @@
 // The ps reply says where the feed stood when its list was made
 // (FeedPosition). The broadcast COMMAND_RECEIVED of that very ps carries that
 // position's sequence: receiving it proves the subscription was live from
-// then on, so that every later state event reaches the table or shows a gap.
+// then on. From there, every state event of a session carries the next
+// session_sequence, so a lost one shows at the next state event of its
+// session. A lost event that is the session's last one shows only when the
+// session changes again; a tool that must know sooner takes a ps again when
+// describe's events_dropped grows.
 #pragma once
 
 #include <cstdint>
@@ -49,7 +54,7 @@ class ProcessTable {
   drunc_zmq::FeedPosition position_;
   bool live_ = false;
   std::map<std::string, dunedaq::druncschema::ProcessInstance> processes_;
-  std::unordered_map<std::string, std::uint64_t> state_sequences_;  // by uuid: topic_sequence in the table
+  std::unordered_map<std::string, std::uint64_t> session_sequences_;  // by session: the last state event applied
 };
 
 }  // namespace drunc::client

@@ -77,6 +77,11 @@ struct Connection {
   // order), and why the ones tried failed.
   std::deque<std::pair<sockaddr_storage, socklen_t>> addresses;
   std::string connect_failures;
+  // When the address being tried gives way to the next one: each address gets
+  // an equal share of what is left of `deadline`, so a silent first address
+  // (a blackholed IPv6 route) leaves time for the others.
+  Clock::time_point address_deadline;
+  std::string address;  // the one being tried, as text, for error messages
   ssh::Session session;
   Phase phase = Phase::connecting;
   Clock::time_point deadline;  // of connecting, handshaking and authenticating
@@ -380,7 +385,10 @@ bool Loop::connect_next_address(Connection& connection) {
       continue;
     }
     connection.fd = fd;
+    connection.address = where;
     connection_of_fd_[fd] = &connection;
+    const auto now = Clock::now();
+    connection.address_deadline = now + (connection.deadline - now) / static_cast<int>(connection.addresses.size() + 1);
     watch(connection);
     return true;
   }
@@ -426,11 +434,7 @@ bool Loop::advance_setup(Connection& connection) {
     socklen_t length = sizeof error;
     ::getsockopt(connection.fd, SOL_SOCKET, SO_ERROR, &error, &length);
     if (error != 0) {
-      sockaddr_storage tried{};
-      socklen_t tried_length = sizeof tried;
-      // The peer address is gone with the failed connect: the local one names the family at least.
-      ::getsockname(connection.fd, reinterpret_cast<sockaddr*>(&tried), &tried_length);
-      note_connect_failure(connection, tried.ss_family == AF_INET6 ? "IPv6" : "IPv4", error);
+      note_connect_failure(connection, connection.address, error);
       if (!connect_next_address(connection)) fail_connection(connection, connection.connect_failures);
       return false;
     }
@@ -619,7 +623,7 @@ bool Loop::advance(Connection& connection, RemoteProcess& process) {
   }
   if (process.phase == RemoteProcess::Phase::executing) {
     const int rc = libssh2_channel_exec(process.channel.get(), process.command.c_str());
-    if (rc == LIBSSH2_ERROR_EAGAIN) return true;  // the channel opened
+    if (rc == LIBSSH2_ERROR_EAGAIN) return process.phase != phase_before;  // moved only if the channel just opened
     if (rc != 0) {
       start_failed(process, "cannot start the command on " + connection.endpoint.host + ": " + ssh::last_error(session));
       return false;
@@ -785,6 +789,8 @@ int Loop::milliseconds_to_next_timer() const {
     if (connection->closed) continue;
     if (connection->phase != Connection::Phase::ready) {
       consider(connection->deadline);
+      if (connection->phase == Connection::Phase::connecting && !connection->addresses.empty())
+        consider(connection->address_deadline);
     } else if (connection->processes.empty()) {
       consider(connection->idle_since + settings_.idle_close);
     } else {
@@ -810,6 +816,14 @@ void Loop::fire_timers() {
   for (auto& connection : connections_) {
     if (connection->closed) continue;
     if (connection->phase != Connection::Phase::ready) {
+      if (connection->phase == Connection::Phase::connecting && !connection->addresses.empty() &&
+          connection->address_deadline <= now) {
+        connection->connect_failures += std::string(connection->connect_failures.empty() ? "" : "; ") +
+                                        "no answer from " + connection->endpoint.host + " (" +
+                                        connection->address + "), next address tried";
+        if (!connect_next_address(*connection)) fail_connection(*connection, connection->connect_failures);
+        continue;
+      }
       if (connection->deadline <= now)
         fail_connection(*connection, "no answer from " + connection->endpoint.host + ":" +
                                          std::to_string(connection->endpoint.port) + " within " +

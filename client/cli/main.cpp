@@ -192,7 +192,7 @@ int main(int argc, char** argv) {
       drunc_zmq::EventFeed feed;
       if (description.broadcast().UnpackTo(&feed))
         std::cout << "events: " << feed.address() << " (" << feed.protocol() << "), "
-                  << feed.events_dropped() << " dropped for slow subscribers\n";
+                  << feed.events_dropped() << " refused to slow subscribers since start\n";
       std::vector<std::vector<std::string>> rows = {{"command", "data type", "return type", "help"}};
       for (const auto& command : description.commands())
         rows.push_back({command.name(), command.data_type_size() ? command.data_type(0) : "",

@@ -221,7 +221,7 @@ TEST_CASE("events nobody subscribed to are counted in the sequences all the same
 TEST_CASE("a subscriber that joins late keeps a table equal to ps from one ps and the events after it") {
   TestBroker broker;
   auto client = broker.client();
-  auto readiness = std::make_unique<Events>(broker, std::vector<std::string>{"log/late/"});
+  auto readiness = std::make_unique<Events>(broker, std::vector<std::string>{"log/late/", "state/late/"});
   std::vector<std::string> sleepers;
   for (int i = 0; i < 4; ++i) {
     sleepers.push_back(boot(client, boot_request("sleeper-" + std::to_string(i), "sh",
@@ -229,6 +229,7 @@ TEST_CASE("a subscriber that joins late keeps a table equal to ps from one ps an
     readiness->wait_for_line(sleepers.back(), "ready");
   }
   const auto quitter = boot(client, boot_request("quitter", "true", {}, "late"));
+  readiness->wait_for_state(quitter, "exited");  // flushed below: it must be dead by then
   client.kill(query_uuid(sleepers[0]));
 
   // The late subscriber: state events of the session, and broadcasts last.

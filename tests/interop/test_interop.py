@@ -570,10 +570,10 @@ class InteropTest(unittest.TestCase):
             self.assertEqual(len(response.children), 1)
             position = unpack(response.children[0].data, events_pb2.FeedPosition)
             self.assertEqual(len(position.state_sequences), len(listed))
-            table = {p.uuid.uuid: (p, s) for p, s in zip(listed, position.state_sequences)}
-            return position, table
+            table = {p.uuid.uuid: p for p in listed}
+            return position, table, dict(position.session_sequences)
 
-        position, table = take_ps()
+        position, table, sessions = take_ps()
         live = False
         changed = False
         deadline = time.monotonic() + 30
@@ -581,7 +581,7 @@ class InteropTest(unittest.TestCase):
             event = subscriber.next_event(time.monotonic() + 1)
             if event is None:
                 if not live:
-                    position, table = take_ps()
+                    position, table, sessions = take_ps()
                 continue
             topic, payload, meta = event
             gap = meta.publisher_id != position.publisher_id
@@ -592,16 +592,18 @@ class InteropTest(unittest.TestCase):
                 gap = not live
             elif not gap and topic.startswith("state/"):
                 instance = process_manager_pb2.ProcessInstance.FromString(payload)
-                known = table.get(instance.uuid.uuid, (None, 0))[1]
-                if meta.topic_sequence > known + 1:
+                session = instance.process_description.metadata.session
+                last = sessions.get(session, 0)
+                if meta.session_sequence > last + 1:
                     gap = True
-                elif meta.topic_sequence == known + 1:
+                elif meta.session_sequence == last + 1:
+                    sessions[session] = meta.session_sequence
                     if meta.transition == "flushed":
                         del table[instance.uuid.uuid]
                     else:
-                        table[instance.uuid.uuid] = (instance, meta.topic_sequence)
+                        table[instance.uuid.uuid] = instance
             if gap:
-                position, table = take_ps()
+                position, table, sessions = take_ps()
                 live = False
                 continue
             if live and not changed:
@@ -611,13 +613,13 @@ class InteropTest(unittest.TestCase):
                 self.client.call("boot", boot_request("late-one", self.session, ["true"]))
             if changed:
                 fresh = {p.uuid.uuid: p for p in self.instances(self.client.call("ps", session_query))}
-                if len(fresh) == 3 and fresh == {uuid: p for uuid, (p, _) in table.items()}:
+                if len(fresh) == 3 and fresh == table:
                     break
         self.assertTrue(changed, "the subscription never proved live")
         fresh = {p.uuid.uuid: p for p in self.instances(self.client.call("ps", session_query))}
-        self.assertEqual({uuid: p for uuid, (p, _) in table.items()}, fresh)
+        self.assertEqual(table, fresh)
         self.assertNotIn(first[0], table)
-        self.assertEqual(table[first[1]][0].status_code, DEAD)
+        self.assertEqual(table[first[1]].status_code, DEAD)
         self.client.call("kill", uuid_query(first[2]))
 
     def _kill_quietly(self, uuid):

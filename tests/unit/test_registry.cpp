@@ -186,7 +186,9 @@ TEST_CASE("the feed position appended to a reply's bytes makes its only child") 
   reply.set_name("pm");
   reply.mutable_data()->PackFrom(pm::PlainText());
   for (int round = 0; round < 2; ++round) {  // reused: the second call must not keep the first's values
-    const auto bytes = reply.SerializeAsString() + std::string(position.bytes(7, 40 + round, {&second, &first}));
+    const std::unordered_map<std::string, std::uint64_t> sessions = {{"s", 5u + round}};
+    const auto bytes =
+        reply.SerializeAsString() + std::string(position.bytes(7, 40 + round, {&second, &first}, sessions));
     pm::Response parsed;
     REQUIRE(parsed.ParseFromString(bytes));
     CHECK(parsed.name() == "pm");
@@ -199,5 +201,7 @@ TEST_CASE("the feed position appended to a reply's bytes makes its only child") 
     REQUIRE(feed.state_sequences_size() == 2);
     CHECK(feed.state_sequences(0) == 1);
     CHECK(feed.state_sequences(1) == 3);
+    REQUIRE(feed.session_sequences().size() == 1);
+    CHECK(feed.session_sequences().at("s") == static_cast<std::uint64_t>(5 + round));
   }
 }

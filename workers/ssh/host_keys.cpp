@@ -55,18 +55,26 @@ void warn_once(const std::string& file, int line_number, const std::string& why)
 // cannot parse costs only that line. Returns the revoked keys' base64 (lines
 // marked @revoked), unpadded; @cert-authority lines are skipped (host
 // certificates are not supported).
-std::set<std::string> read_known_hosts(LIBSSH2_KNOWNHOSTS* known, const std::vector<std::string>& files) {
+// *unreadable names a file that exists but cannot be read.
+std::set<std::string> read_known_hosts(LIBSSH2_KNOWNHOSTS* known, const std::vector<std::string>& files,
+                                       std::string* unreadable) {
   std::set<std::string> revoked;
   for (const auto& file : files) {
     std::ifstream in(file);
-    if (!in) continue;
+    if (!in) {
+      std::error_code ignored;
+      if (std::filesystem::exists(file, ignored)) *unreadable = file;
+      continue;  // a missing file is normal: the defaults name files that may not exist
+    }
     std::string line;
     for (int number = 1; std::getline(in, line); ++number) {
       const auto first = line.find_first_not_of(" \t");
       if (first == std::string::npos || line[first] == '#') continue;
-      if (line.compare(first, 9, "@revoked ") == 0) {
+      std::istringstream fields(line.substr(first));
+      std::string marker;
+      fields >> marker;  // split at spaces or tabs, as OpenSSH does
+      if (marker == "@revoked") {
         // @revoked HOSTS KEYTYPE BASE64: that key is refused whatever the host.
-        std::istringstream fields(line.substr(first + 9));
         std::string hosts, type, key;
         if (fields >> hosts >> type >> key) revoked.insert(key.substr(0, key.find_last_not_of('=') + 1));
         else warn_once(file, number, "a @revoked line without a key");
@@ -106,7 +114,10 @@ std::string check_host_key(LIBSSH2_SESSION* session, const SshSettings& settings
   if (!known) return "cannot check the host key of " + where + ": " + last_error(session);
   std::vector<std::string> files = settings.known_hosts_files;
   if (settings.host_key_policy == HostKeyPolicy::accept_new) files.push_back(settings.accepted_hosts_file);
-  const auto revoked = read_known_hosts(known.get(), files);
+  std::string unreadable;
+  const auto revoked = read_known_hosts(known.get(), files, &unreadable);
+  // Refused rather than skipped: under accept-new, a changed key would pass for a new one.
+  if (!unreadable.empty()) return "cannot read " + unreadable + " to check the host key of " + where;
   if (revoked.contains(base64_unpadded(reinterpret_cast<const unsigned char*>(key), key_length)))
     return "host key of " + where + " (" + host_key_fingerprint(session) +
            ") is REVOKED (marked @revoked in known_hosts); refusing to connect";
