@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "broker.hpp"
@@ -164,6 +165,7 @@ int main(int argc, char** argv) {
   app.add_option("--rate", rate, "print: lines per second (0: as fast as it can)")->capture_default_str();
   app.add_option("--only", only, "requests: measure only the rows whose quantity contains this text");
   CLI11_PARSE(app, argc, argv);
+  spdlog::set_default_logger(spdlog::stderr_color_mt("drunc-bench"));  // stdout carries the table rows
   spdlog::set_level(std::getenv("DRUNC_BENCH_DEBUG") ? spdlog::level::info : spdlog::level::warn);
   ::signal(SIGPIPE, SIG_IGN);
   try {

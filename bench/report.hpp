@@ -31,7 +31,9 @@ inline void print_row(const std::string& scenario, const std::string& quantity, 
     return std::string(text);
   };
   char ratio[64];
-  if (better == Better::smaller && a.median <= b.median)
+  if (a.median == 0 || b.median == 0)
+    std::snprintf(ratio, sizeof ratio, "-");  // no ratio of nothing (lines lost, for instance)
+  else if (better == Better::smaller && a.median <= b.median)
     std::snprintf(ratio, sizeof ratio, "%.1fx faster", b.median / a.median);
   else if (better == Better::smaller)
     std::snprintf(ratio, sizeof ratio, "%.2fx the baseline's time", a.median / b.median);
