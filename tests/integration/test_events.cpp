@@ -119,27 +119,37 @@ TEST_CASE("drunc broadcasts: command received, its outcome, and each process exi
   broadcast_with(pm::SUBPROCESS_STATUS_UPDATE, "uuid " + uuid + ", generation 1) exited with status 4");
 }
 
+namespace {
+
+// Reads the log lines of uuid until its exit, REQUIREing that line n carries
+// topic_sequence n and that number(line) is n. Returns how many lines came.
+std::uint64_t lines_until_exit(Events& events, const std::string& uuid,
+                               const std::function<std::string(const std::string&)>& number) {
+  std::uint64_t count = 0;
+  while (true) {
+    const auto event = events.wait_for([](const drunc::client::Event&) { return true; });
+    if (event.topic.rfind("state/", 0) == 0) {
+      // Only this process's exit: a late exit of Events' warm-up processes comes on state/__prime/.
+      if (event.topic.ends_with(uuid) && event.meta.transition() == "exited") return count;
+      continue;
+    }
+    pm::LogLine line;
+    REQUIRE(line.ParseFromString(event.payload));
+    ++count;
+    REQUIRE(number(line.line()) == std::to_string(count));
+    REQUIRE(event.meta.topic_sequence() == count);
+  }
+}
+
+}  // namespace
+
 TEST_CASE("a subscriber that keeps up receives all 100,000 lines of a process, in order") {
   TestBroker broker;
   auto client = broker.client();
   Events events(broker, {"log/flood/", "state/flood/"});
   const auto uuid = boot(client, boot_request("printer", "seq", {"1", "100000"}, "flood"));
-  std::uint64_t expected = 1;
-  bool exited = false;
-  while (!exited) {
-    const auto event = events.wait_for([](const drunc::client::Event&) { return true; });
-    if (event.topic.rfind("state/", 0) == 0) {
-      // Only this process's exit: a late exit of Events' warm-up processes comes on state/__prime/.
-      exited = event.topic.ends_with(uuid) && event.meta.transition() == "exited";
-      continue;
-    }
-    pm::LogLine line;
-    REQUIRE(line.ParseFromString(event.payload));
-    REQUIRE(line.line() == std::to_string(expected));
-    REQUIRE(event.meta.topic_sequence() == expected);
-    ++expected;
-  }
-  CHECK(expected == 100001);  // every line, then the exit
+  // Every line, in order, then the exit.
+  CHECK(lines_until_exit(events, uuid, [](const std::string& line) { return line; }) == 100000);
 }
 
 namespace {
@@ -176,22 +186,7 @@ TEST_CASE("a stalled subscriber loses events and the broker counts them, while a
                                                "    print(str(i).ljust(8000, '.'), flush=True)\n"
                                                "    time.sleep(0.001)\n"},
                                               "paced"));
-  std::uint64_t expected = 1;
-  bool exited = false;
-  while (!exited) {
-    const auto event = events.wait_for([](const drunc::client::Event&) { return true; });
-    if (event.topic.rfind("state/", 0) == 0) {
-      // Only this process's exit: a late exit of Events' warm-up processes comes on state/__prime/.
-      exited = event.topic.ends_with(uuid) && event.meta.transition() == "exited";
-      continue;
-    }
-    pm::LogLine line;
-    REQUIRE(line.ParseFromString(event.payload));
-    REQUIRE(line.line().substr(0, line.line().find('.')) == std::to_string(expected));
-    REQUIRE(event.meta.topic_sequence() == expected);
-    ++expected;
-  }
-  CHECK(expected == 2501);
+  CHECK(lines_until_exit(events, uuid, [](const std::string& line) { return line.substr(0, line.find('.')); }) == 2500);
   const auto dropped = events_dropped(client);
   CHECK(dropped > 0);
   CHECK(dropped <= 2501);  // the lines and the exit, at most
