@@ -31,6 +31,7 @@
 #include "ssh/host_keys.hpp"
 #include "ssh/libssh2_handles.hpp"
 #include "ssh/remote_command.hpp"
+#include "ssh/resolver.hpp"
 
 namespace drunc::workers {
 namespace {
@@ -69,10 +70,11 @@ struct RemoteProcess {
 };
 
 struct Connection {
-  enum class Phase { connecting, handshaking, authenticating, ready };
+  enum class Phase { resolving, connecting, handshaking, authenticating, ready };
 
   Endpoint endpoint;
   int fd = -1;
+  std::uint64_t resolve_id = 0;  // of its name lookup, while resolving
   // The host's addresses not tried yet (IPv6 and IPv4, in getaddrinfo's
   // order), and why the ones tried failed.
   std::deque<std::pair<sockaddr_storage, socklen_t>> addresses;
@@ -146,6 +148,7 @@ class Loop {
   // Connections
   void assign(RemoteProcess& process);
   Connection* open_connection(const Endpoint& endpoint, std::string& error);
+  void on_names_resolved();
   // Starts connecting to the next address of the host; false when none is left.
   bool connect_next_address(Connection& connection);
   void note_connect_failure(Connection& connection, const std::string& where, int error);
@@ -181,6 +184,8 @@ class Loop {
   std::list<std::unique_ptr<Connection>> connections_;
   std::unordered_map<int, Connection*> connection_of_fd_;
   std::deque<RemoteProcess*> waiting_;  // for a connection with room (handshake limit reached)
+  ssh::Resolver resolver_;
+  std::unordered_map<std::uint64_t, Connection*> resolving_;  // by lookup id
   bool retry_waiting_ = false;          // a connection became ready or closed: waiting_ may move
 };
 
@@ -188,7 +193,7 @@ Loop::Loop(zmq::socket_t& socket, int stop_fd, const SshSettings& settings)
     : socket_(socket), stop_fd_(stop_fd), settings_(settings), epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)) {
   if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
   socket_fd_ = socket_.get(zmq::sockopt::fd);
-  for (int fd : {socket_fd_, stop_fd_}) {
+  for (int fd : {socket_fd_, stop_fd_, resolver_.fd()}) {
     epoll_event event{};
     event.events = EPOLLIN;
     event.data.fd = fd;
@@ -213,6 +218,7 @@ void Loop::run() {
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == stop_fd_) stopping_ = true;
+      if (fd == resolver_.fd()) on_names_resolved();
       auto found = connection_of_fd_.find(fd);
       if (found == connection_of_fd_.end() || found->second->closed) continue;
       Connection& connection = *found->second;
@@ -316,24 +322,8 @@ int Loop::handshakes_in_progress(const Endpoint& endpoint) const {
 }
 
 Connection* Loop::open_connection(const Endpoint& endpoint, std::string& error) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* addresses = nullptr;
-  // Blocking name resolution: fast for addresses and /etc/hosts names.
-  const int resolved = ::getaddrinfo(endpoint.host.c_str(), std::to_string(endpoint.port).c_str(), &hints, &addresses);
-  if (resolved != 0) {
-    error = "cannot resolve " + endpoint.host + ": " + ::gai_strerror(resolved);
-    return nullptr;
-  }
   auto connection = std::make_unique<Connection>();
   connection->endpoint = endpoint;
-  for (const addrinfo* address = addresses; address; address = address->ai_next) {
-    sockaddr_storage storage{};
-    std::memcpy(&storage, address->ai_addr, address->ai_addrlen);
-    connection->addresses.emplace_back(storage, address->ai_addrlen);
-  }
-  ::freeaddrinfo(addresses);
   connection->session.reset(libssh2_session_init());
   if (!connection->session) {
     error = "libssh2_session_init failed";
@@ -343,12 +333,38 @@ Connection* Loop::open_connection(const Endpoint& endpoint, std::string& error) 
   connection->deadline = Clock::now() + settings_.connect_timeout;
   Connection& added = *connection;
   connections_.push_back(std::move(connection));
+  // An address needs no lookup; a name is looked up off this thread.
+  ssh::Addresses numeric;
+  if (ssh::numeric_lookup(endpoint.host, endpoint.port, numeric) != 0) {
+    added.phase = Connection::Phase::resolving;
+    added.resolve_id = resolver_.resolve(endpoint.host, endpoint.port);
+    resolving_[added.resolve_id] = &added;
+    return &added;
+  }
+  added.addresses.assign(numeric.begin(), numeric.end());
   if (!connect_next_address(added)) {
     error = added.connect_failures;
     connections_.pop_back();  // nothing refers to it yet
     return nullptr;
   }
   return &added;
+}
+
+void Loop::on_names_resolved() {
+  for (auto& result : resolver_.take_results()) {
+    const auto found = resolving_.find(result.id);
+    if (found == resolving_.end()) continue;  // its connection is gone (timed out)
+    Connection& connection = *found->second;
+    resolving_.erase(found);
+    if (connection.closed) continue;
+    if (result.error != 0) {
+      fail_connection(connection, "cannot resolve " + connection.endpoint.host + ": " + ::gai_strerror(result.error));
+      continue;
+    }
+    connection.addresses.assign(result.addresses.begin(), result.addresses.end());
+    connection.phase = Connection::Phase::connecting;
+    if (!connect_next_address(connection)) fail_connection(connection, connection.connect_failures);
+  }
 }
 
 bool Loop::connect_next_address(Connection& connection) {
@@ -427,6 +443,7 @@ void Loop::pump(Connection& connection) {
 
 // Connecting, handshake, host key, authentication. True once ready.
 bool Loop::advance_setup(Connection& connection) {
+  if (connection.phase == Connection::Phase::resolving) return false;  // on_names_resolved moves it on
   LIBSSH2_SESSION* session = connection.session.get();
   const std::string where = connection.endpoint.host + ":" + std::to_string(connection.endpoint.port);
   if (connection.phase == Connection::Phase::connecting) {
@@ -543,6 +560,7 @@ void Loop::fail_connection(Connection& connection, const std::string& reason) {
 }
 
 void Loop::watch(Connection& connection) {
+  if (connection.fd < 0) return;  // still resolving its name
   // An idle ready connection has nothing to read its input for: watching it
   // would wake the loop forever (level-triggered). Errors are still reported.
   const bool idle = connection.phase == Connection::Phase::ready && connection.processes.empty();
@@ -568,8 +586,11 @@ void Loop::remove_closed_connections() {
       continue;
     }
     for (auto* process : connection.processes) process->connection = nullptr;
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, connection.fd, nullptr);
-    connection_of_fd_.erase(connection.fd);
+    resolving_.erase(connection.resolve_id);
+    if (connection.fd >= 0) {
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, connection.fd, nullptr);
+      connection_of_fd_.erase(connection.fd);
+    }
     close_connection(connection);
     it = connections_.erase(it);
     removed = true;
@@ -824,7 +845,10 @@ void Loop::fire_timers() {
         if (!connect_next_address(*connection)) fail_connection(*connection, connection->connect_failures);
         continue;
       }
-      if (connection->deadline <= now)
+      if (connection->deadline <= now && connection->phase == Connection::Phase::resolving)
+        fail_connection(*connection, "looking up the name " + connection->endpoint.host + " took more than " +
+                                         std::to_string(settings_.connect_timeout.count()) + " ms");
+      else if (connection->deadline <= now)
         fail_connection(*connection, "no answer from " + connection->endpoint.host + ":" +
                                          std::to_string(connection->endpoint.port) + " within " +
                                          std::to_string(settings_.connect_timeout.count()) + " ms");

@@ -920,3 +920,19 @@ TEST_CASE("a host name with several addresses: the next address is tried when on
   CHECK(hostname_of(list.values(0)) == "drunc-test-dual");
   client.kill(query_uuid(list.values(0).uuid().uuid()));
 }
+
+TEST_CASE("a host name that does not resolve fails that host only, with the resolver's reason") {
+  TempDir scratch("drunc-ssh-noname");
+  TestBroker broker([&](auto& config) { configure(config, scratch); });
+  auto client = broker.client();
+  const auto marker = unique_marker("drunc-ssh-noname");
+  const auto refused = boot_response(client, marked_sleep("noname", marker, {"no-such-host.invalid"}));
+  CHECK(refused.flag() == pm::DRUNC_EXCEPTION_THROWN);
+  INFO(error_text(refused));
+  CHECK_THAT(error_text(refused), Contains("no-such-host.invalid") && Contains("cannot resolve"));
+
+  const auto list = client.boot(marked_sleep("next", marker, {"no-such-host.invalid", "127.0.0.2"}));
+  REQUIRE(list.values_size() == 1);
+  CHECK(hostname_of(list.values(0)) == "127.0.0.2");
+  client.kill(query_uuid(list.values(0).uuid().uuid()));
+}
