@@ -6,6 +6,7 @@
 #include <zmq_addon.hpp>
 
 #include "druncschema/generic.pb.h"
+#include "wire/topic.hpp"
 
 namespace drunc::client {
 
@@ -160,7 +161,7 @@ std::uint64_t Client::logs(const pm::LogRequest& request, const std::function<vo
 }
 
 Subscriber::Subscriber(const std::string& address, const std::vector<std::string>& prefixes)
-    : context_(1), socket_(context_, zmq::socket_type::sub) {
+    : context_(1), socket_(context_, zmq::socket_type::sub), prefixes_(prefixes) {
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::rcvhwm, 0);
   for (const auto& prefix : prefixes) socket_.set(zmq::sockopt::subscribe, prefix);
@@ -168,6 +169,40 @@ Subscriber::Subscriber(const std::string& address, const std::vector<std::string
 }
 
 std::optional<Event> Subscriber::next(std::chrono::milliseconds timeout) {
+  if (!kept_.empty()) {
+    Event event = std::move(kept_.front());
+    kept_.pop_front();
+    return event;
+  }
+  return receive(timeout);
+}
+
+bool Subscriber::subscribed(const std::string& topic) const {
+  for (const auto& prefix : prefixes_)
+    if (topic.compare(0, prefix.size(), prefix) == 0) return true;
+  return false;
+}
+
+bool Subscriber::wait_until_live(Client& client, std::chrono::milliseconds timeout) {
+  const std::string broadcasts(wire::kBroadcastKind);
+  socket_.set(zmq::sockopt::subscribe, broadcasts + "/");  // last: it takes effect after the others
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool live = false;
+  while (!live && std::chrono::steady_clock::now() < deadline) {
+    client.describe();  // its COMMAND_RECEIVED, once the broker sees the subscription
+    const auto round_end = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+    while (!live && std::chrono::steady_clock::now() < round_end) {
+      auto event = receive(std::chrono::milliseconds(20));
+      if (!event) continue;
+      live = event->topic.rfind(broadcasts + "/", 0) == 0;
+      if (subscribed(event->topic)) kept_.push_back(std::move(*event));
+    }
+  }
+  socket_.set(zmq::sockopt::unsubscribe, broadcasts + "/");
+  return live;
+}
+
+std::optional<Event> Subscriber::receive(std::chrono::milliseconds timeout) {
   zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
   if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
   std::vector<zmq::message_t> frames;

@@ -116,9 +116,22 @@ class Subscriber {
   Subscriber(const std::string& address, const std::vector<std::string>& prefixes);
   std::optional<Event> next(std::chrono::milliseconds timeout);
 
+  // Returns once the subscriptions are known to have reached the broker
+  // (ZeroMQ applies them a moment after connect; events before that are not
+  // delivered): subscribes to the broadcasts too, sends `describe` until one
+  // arrives (one socket's subscriptions take effect in order), then
+  // unsubscribes from them. Events of the subscribed prefixes that arrive
+  // meanwhile are kept for next(). False if no broadcast came within timeout.
+  bool wait_until_live(Client& client, std::chrono::milliseconds timeout);
+
  private:
+  std::optional<Event> receive(std::chrono::milliseconds timeout);
+  bool subscribed(const std::string& topic) const;
+
   zmq::context_t context_;
   zmq::socket_t socket_;
+  std::vector<std::string> prefixes_;
+  std::deque<Event> kept_;  // received while waiting until live
 };
 
 }  // namespace drunc::client

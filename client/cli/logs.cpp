@@ -81,6 +81,8 @@ int print_logs(client::Client& client, const LogsOptions& options) {
   client::Subscriber subscriber(feed.address(),
                                 {wire::process_topic(wire::kLogKind, metadata.session(), metadata.name(), uuid),
                                  wire::process_topic(wire::kStateKind, metadata.session(), metadata.name(), uuid)});
+  if (!subscriber.wait_until_live(client, std::chrono::seconds(10)))
+    throw std::runtime_error("the event feed at " + feed.address() + " does not answer");
   pm::ProcessQuery by_uuid;
   by_uuid.add_uuids()->set_uuid(uuid);
   std::uint64_t cursor = catch_up(client, by_uuid, 0, options.how_far > 0 ? options.how_far : 100, printer);

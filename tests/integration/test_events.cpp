@@ -233,6 +233,7 @@ TEST_CASE("a subscriber that joins late keeps a table equal to ps from one ps an
   auto take_ps = [&] { table.reset(client.call(drunc::wire::Command::ps, &static_cast<const pm::ProcessQuery&>(query_session("late")))); };
   take_ps();
   bool changes_made = false;
+  std::string newcomer;
   const auto deadline = std::chrono::steady_clock::now() + kPatience;
   // Until the table has seen every change below: the changes are made once it is live.
   while (std::chrono::steady_clock::now() < deadline) {
@@ -250,7 +251,7 @@ TEST_CASE("a subscriber that joins late keeps a table equal to ps from one ps an
       client.kill(query_uuid(sleepers[1]));
       client.restart(query_uuid(sleepers[2]));
       client.flush(query_uuid(quitter));
-      boot(client, boot_request("newcomer", "true", {}, "late"));
+      newcomer = boot(client, boot_request("newcomer", "true", {}, "late"));
     }
     if (!changes_made) continue;
     // Equal to a fresh ps, process by process?
@@ -261,7 +262,9 @@ TEST_CASE("a subscriber that joins late keeps a table equal to ps from one ps an
       equal = equal && found != table.processes().end() &&
               found->second.SerializeAsString() == instance.SerializeAsString();
     }
-    if (equal && table.processes().size() == 5 && !table.processes().contains(quitter)) break;
+    // Until the last change is final (the newcomer has exited), so that a later ps cannot differ.
+    const auto last = table.processes().find(newcomer);
+    if (equal && last != table.processes().end() && last->second.status_code() == pm::ProcessInstance::DEAD) break;
   }
   REQUIRE(changes_made);
   const auto final_ps = client.ps(query_session("late"));

@@ -576,6 +576,7 @@ class InteropTest(unittest.TestCase):
         position, table, sessions = take_ps()
         live = False
         changed = False
+        late_uuid = None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             event = subscriber.next_event(time.monotonic() + 1)
@@ -610,10 +611,12 @@ class InteropTest(unittest.TestCase):
                 changed = True
                 self.client.call("kill", uuid_query(first[1]))
                 self.client.call("flush", uuid_query(first[0]))
-                self.client.call("boot", boot_request("late-one", self.session, ["true"]))
+                late_one = self.instances(self.client.call("boot", boot_request("late-one", self.session, ["true"])))
+                late_uuid = late_one[0].uuid.uuid
             if changed:
+                # Until the last change is final (late-one has exited), so that a later ps cannot differ.
                 fresh = {p.uuid.uuid: p for p in self.instances(self.client.call("ps", session_query))}
-                if len(fresh) == 3 and fresh == table:
+                if fresh == table and late_uuid in table and table[late_uuid].status_code == DEAD:
                     break
         self.assertTrue(changed, "the subscription never proved live")
         fresh = {p.uuid.uuid: p for p in self.instances(self.client.call("ps", session_query))}
