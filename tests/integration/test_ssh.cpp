@@ -936,3 +936,39 @@ TEST_CASE("a host name that does not resolve fails that host only, with the reso
   CHECK(hostname_of(list.values(0)) == "127.0.0.2");
   client.kill(query_uuid(list.values(0).uuid().uuid()));
 }
+
+TEST_CASE("a user whose login shell is tcsh runs processes like any other, and kills reach them") {
+  TempDir scratch("drunc-ssh-tcsh");
+  TestBroker broker([&](auto& config) { configure(config, scratch); });
+  auto client = broker.client();
+  Events events(broker, {"log/"});
+  const auto marker = unique_marker("drunc-ssh-tcsh");
+  auto request = marked_sleep("tcsh-user", marker, {"127.0.0.2"});
+  request.mutable_process_description()->mutable_metadata()->set_user("drunc-test-csh");
+  // An argument that no shell may touch on the way: quotes, $, !, a newline.
+  const std::string tricky = "it's \"$HOME\" !x\nline two";
+  auto* commands = request.mutable_process_description()->mutable_executable_and_arguments();
+  const auto sleep = commands->Get(0);
+  commands->Clear();
+  auto* print = commands->Add();
+  print->set_exec("printf");
+  print->add_args("%s|\n");
+  print->add_args(tricky);
+  *commands->Add() = sleep;
+  const auto list = client.boot(request);
+  REQUIRE(list.values_size() == 1);
+  const auto uuid = list.values(0).uuid().uuid();
+  events.wait_for_lines(uuid, {"it's \"$HOME\" !x", "line two|", "ready"});
+  // The marked sleep (argv[0] is the marker); the script's shells carry the marker in their arguments.
+  const auto pids = processes_with_marker(marker);
+  REQUIRE_FALSE(pids.empty());
+  std::vector<int> sleep_pid;
+  for (int pid : pids)
+    if (read_file("/proc/" + std::to_string(pid) + "/cmdline").rfind(marker + '\0', 0) == 0) sleep_pid.push_back(pid);
+  REQUIRE(sleep_pid.size() == 1);
+  CHECK(run("ps -o user= -p " + std::to_string(sleep_pid[0])).find("drunc-test-csh") != std::string::npos);
+  const auto killed = client.kill(query_uuid(uuid));
+  REQUIRE(killed.values_size() == 1);
+  CHECK(killed.values(0).return_code() == 131);
+  CHECK(wait_until_gone(pids));
+}

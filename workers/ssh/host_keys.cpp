@@ -8,23 +8,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base64.hpp"
 #include "libssh2_handles.hpp"
 
 namespace drunc::workers::ssh {
 namespace {
-
-std::string base64_unpadded(const unsigned char* bytes, std::size_t size) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (std::size_t i = 0; i < size; i += 3) {
-    const unsigned value = (bytes[i] << 16) | (i + 1 < size ? bytes[i + 1] << 8 : 0) | (i + 2 < size ? bytes[i + 2] : 0);
-    out += kAlphabet[(value >> 18) & 63];
-    out += kAlphabet[(value >> 12) & 63];
-    if (i + 1 < size) out += kAlphabet[(value >> 6) & 63];
-    if (i + 2 < size) out += kAlphabet[value & 63];
-  }
-  return out;
-}
 
 int known_host_key_type(int host_key_type) {
   switch (host_key_type) {
@@ -96,7 +84,7 @@ std::set<std::string> read_known_hosts(LIBSSH2_KNOWNHOSTS* known, const std::vec
 std::string host_key_fingerprint(LIBSSH2_SESSION* session) {
   const char* hash = libssh2_hostkey_hash(session, LIBSSH2_HOSTKEY_HASH_SHA256);
   if (!hash) return "SHA256:?";
-  return "SHA256:" + base64_unpadded(reinterpret_cast<const unsigned char*>(hash), 32);
+  return "SHA256:" + base64(std::string_view(hash, 32), /*padded=*/false);
 }
 
 std::string check_host_key(LIBSSH2_SESSION* session, const SshSettings& settings, const std::string& host, int port) {
@@ -118,7 +106,7 @@ std::string check_host_key(LIBSSH2_SESSION* session, const SshSettings& settings
   const auto revoked = read_known_hosts(known.get(), files, &unreadable);
   // Refused rather than skipped: under accept-new, a changed key would pass for a new one.
   if (!unreadable.empty()) return "cannot read " + unreadable + " to check the host key of " + where;
-  if (revoked.contains(base64_unpadded(reinterpret_cast<const unsigned char*>(key), key_length)))
+  if (revoked.contains(base64(std::string_view(key, key_length), /*padded=*/false)))
     return "host key of " + where + " (" + host_key_fingerprint(session) +
            ") is REVOKED (marked @revoked in known_hosts); refusing to connect";
 

@@ -1,6 +1,7 @@
 #include "remote_command.hpp"
 
 #include "launch_script.hpp"
+#include "ssh/base64.hpp"
 
 namespace drunc::workers {
 namespace {
@@ -40,7 +41,14 @@ exit "$status"
 }  // namespace
 
 std::string remote_command(const std::string& launch_script) {
-  return "exec bash --noprofile --norc -c " + shell_quote(kWrapper) + " drunc-pm " + shell_quote(launch_script);
+  // The login shell reads this line first, whatever it is (sh, bash, zsh,
+  // tcsh, fish): one line of plain words and one single-quoted string, which
+  // all of them pass on as it is. csh would refuse a newline inside quotes, so
+  // the wrapper and the script travel in base64 and bash decodes them.
+  return "exec bash --noprofile --norc -c "
+         "'exec bash --noprofile --norc -c \"$(printf %s \"$1\" | base64 -d)\" drunc-pm "
+         "\"$(printf %s \"$2\" | base64 -d)\"' drunc-pm " +
+         ssh::base64(kWrapper) + " " + ssh::base64(launch_script);
 }
 
 }  // namespace drunc::workers
