@@ -1,7 +1,6 @@
 #include "remote_command.hpp"
 
 #include "launch_script.hpp"
-#include "ssh/base64.hpp"
 
 namespace drunc::workers {
 namespace {
@@ -38,17 +37,34 @@ kill "$watcher" 2>/dev/null
 exit "$status"
 )wrapper";
 
+// Text as one single-quoted word that every login shell passes on as it is
+// and bash's `printf %b` turns back into the text: no newline (csh refuses
+// one inside quotes), no quote, no `!` (csh history), and no backslash pair
+// (fish reads one inside single quotes); each becomes an escape %b reads.
+std::string printf_b_word(std::string_view text) {
+  std::string word = "'";
+  for (const char c : text) {
+    switch (c) {
+      case '\n': word += "\\n"; break;
+      case '\\': word += "\\0134"; break;
+      case '\'': word += "\\0047"; break;
+      case '!': word += "\\0041"; break;
+      default: word += c;
+    }
+  }
+  return word + "'";
+}
+
 }  // namespace
 
 std::string remote_command(const std::string& launch_script) {
   // The login shell reads this line first, whatever it is (sh, bash, zsh,
-  // tcsh, fish): one line of plain words and one single-quoted string, which
-  // all of them pass on as it is. csh would refuse a newline inside quotes, so
-  // the wrapper and the script travel in base64 and bash decodes them.
-  return "exec bash --noprofile --norc -c "
-         "'exec bash --noprofile --norc -c \"$(printf %s \"$1\" | base64 -d)\" drunc-pm "
-         "\"$(printf %s \"$2\" | base64 -d)\"' drunc-pm " +
-         ssh::base64(kWrapper) + " " + ssh::base64(launch_script);
+  // tcsh, fish): plain words and single-quoted strings without newlines,
+  // which all of them pass on as they are; bash decodes the wrapper and the
+  // script (printf %b, a builtin: no extra process).
+  return "exec bash --noprofile --norc -c 'printf -v w %b \"$1\"; printf -v s %b \"$2\"; "
+         "exec bash --noprofile --norc -c \"$w\" drunc-pm \"$s\"' drunc-pm " +
+         printf_b_word(kWrapper) + " " + printf_b_word(launch_script);
 }
 
 }  // namespace drunc::workers
