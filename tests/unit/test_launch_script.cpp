@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "launch_script.hpp"
+#include "ssh/remote_command.hpp"
 
 using namespace drunc::workers;
 namespace pm = dunedaq::druncschema;
@@ -139,4 +140,23 @@ TEST_CASE("shell identifiers") {
   CHECK(is_shell_identifier("_x1"));
   CHECK_FALSE(is_shell_identifier("1x"));
   CHECK_FALSE(is_shell_identifier("a.b"));
+}
+
+TEST_CASE("a printf %b word passes through every login shell here and decodes to the text") {
+  std::vector<std::string> texts = kHostile;
+  texts.push_back(std::string("\x01\x7f\xff", 3));
+  texts.push_back("\\0134 \\n \\c stop? \\x41 %s %b %%");
+  texts.push_back(build_launch_script(description_running("printf", kHostile), {}));
+  for (const std::string shell : {"/bin/sh", "/bin/bash", "/bin/tcsh", "/usr/bin/zsh", "/usr/bin/fish"}) {
+    if (!std::filesystem::exists(shell)) continue;  // tcsh is installed by scripts/install-deps.sh
+    for (const auto& text : texts) {
+      // What sshd does with the command: the login shell runs it with -c.
+      const std::string line = "exec bash --noprofile --norc -c 'printf -v s %b \"$1\"; printf %s \"$s\"' x " +
+                               printf_b_word(text);
+      const Run run = run_script("exec " + shell + " -c " + shell_quote(line));
+      INFO(shell << " with " << shell_quote(text));
+      CHECK(run.status == 0);
+      CHECK(run.output == text);
+    }
+  }
 }

@@ -37,10 +37,11 @@ kill "$watcher" 2>/dev/null
 exit "$status"
 )wrapper";
 
-// Text as one single-quoted word that every login shell passes on as it is
-// and bash's `printf %b` turns back into the text: no newline (csh refuses
-// one inside quotes), no quote, no `!` (csh history), and no backslash pair
-// (fish reads one inside single quotes); each becomes an escape %b reads.
+}  // namespace
+
+// No newline (csh refuses one inside quotes), no quote, no `!` (csh
+// history), and no backslash pair (fish reads one inside single quotes):
+// each becomes an escape that %b reads.
 std::string printf_b_word(std::string_view text) {
   std::string word = "'";
   for (const char c : text) {
@@ -54,8 +55,6 @@ std::string printf_b_word(std::string_view text) {
   }
   return word + "'";
 }
-
-}  // namespace
 
 std::string remote_command(const std::string& launch_script) {
   // The login shell reads this line first, whatever it is (sh, bash, zsh,

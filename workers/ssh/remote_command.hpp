@@ -21,4 +21,8 @@ inline constexpr std::string_view kRemotePidPrefix = "DRUNC-PID ";
 
 std::string remote_command(const std::string& launch_script);
 
+// Text as one single-quoted word that any login shell (sh, bash, zsh, tcsh,
+// fish) passes on unchanged and bash's `printf %b` turns back into the text.
+std::string printf_b_word(std::string_view text);
+
 }  // namespace drunc::workers
