@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler libssh2-1-dev
   libspdlog-dev nlohmann-json3-dev libcli11-dev libre2-dev catch2
-  openssh-server openssh-client tcsh
+  openssh-server openssh-client tcsh zsh fish
   python3 python3-zmq python3-protobuf procps
 )
 

@@ -148,7 +148,7 @@ TEST_CASE("a printf %b word passes through every login shell here and decodes to
   texts.push_back("\\0134 \\n \\c stop? \\x41 %s %b %%");
   texts.push_back(build_launch_script(description_running("printf", kHostile), {}));
   for (const std::string shell : {"/bin/sh", "/bin/bash", "/bin/tcsh", "/usr/bin/zsh", "/usr/bin/fish"}) {
-    if (!std::filesystem::exists(shell)) continue;  // tcsh is installed by scripts/install-deps.sh
+    if (!std::filesystem::exists(shell)) continue;  // scripts/install-deps.sh installs tcsh, zsh and fish
     for (const auto& text : texts) {
       // What sshd does with the command: the login shell runs it with -c.
       const std::string line = "exec bash --noprofile --norc -c 'printf -v s %b \"$1\"; printf %s \"$s\"' x " +
