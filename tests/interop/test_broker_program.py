@@ -9,18 +9,14 @@ Only the standard library, pyzmq and google.protobuf are used. Every wait has
 a deadline, so that a broken broker fails the test instead of hanging it.
 """
 
-import getpass
 import json
 import os
-import re
-import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import uuid as uuidlib
@@ -32,16 +28,14 @@ del sys.argv[1]
 sys.path.insert(0, os.path.join(BUILD_DIR, "python"))
 
 import zmq  # noqa: E402
-from google.protobuf import any_pb2  # noqa: E402
 
 from druncschema import broadcast_pb2, generic_pb2, process_manager_pb2, request_response_pb2  # noqa: E402
 from drunc_zmq import events_pb2  # noqa: E402
+from broker_process import EXIT_TIMEOUT, BrokerProcess, boot_request, pack  # noqa: E402
 
 BROKER = os.path.join(BUILD_DIR, "broker", "drunc-broker")
 SIGNATURE = b"drunc-pm/1"
 TIMEOUT = 10.0          # seconds: every receive, every start
-EXIT_TIMEOUT = 15.0     # seconds: from a stop signal to the broker's exit
-READY_LINE = re.compile(r"serving on (tcp://\S+), events on (tcp://\S+)")
 EPHEMERAL = {"control_endpoint": "tcp://127.0.0.1:*", "events_endpoint": "tcp://127.0.0.1:*"}
 
 
@@ -146,102 +140,13 @@ class ConfigurationTest(TempDirTest):
             self.assertIn(key, document)
         # The printed configuration is one the broker accepts (on free ports).
         document.update(EPHEMERAL)
-        broker = BrokerProcess(self.write_config(document))
+        broker = BrokerProcess(BROKER, self.write_config(document))
         self.addCleanup(broker.stop)
         broker.send_signal(signal.SIGTERM)
         self.assertEqual(broker.wait_exit(), 0)
 
 
 # ---- (f), (g): the stop signals ------------------------------------------------------
-
-
-class BrokerProcess:
-    """A running drunc-broker; its stdout is read with select and a deadline
-    until the "serving on" line, then drained in the background."""
-
-    def __init__(self, config_path):
-        self.stdout_lines = []
-        self.stderr_chunks = []
-        self.threads = []
-        self.process = subprocess.Popen([BROKER, "-c", config_path], stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self._drain(self.process.stderr, self.stderr_chunks.append)
-        self.control, self.events, rest = self._wait_ready()
-        self._drain(self.process.stdout, self.stdout_lines.append, rest)
-
-    def _wait_ready(self):
-        fd = self.process.stdout.fileno()
-        deadline = time.monotonic() + TIMEOUT
-        buffer = b""
-        while True:
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                text = line.decode("utf-8", "replace")
-                self.stdout_lines.append(text + "\n")
-                match = READY_LINE.search(text)
-                if match:
-                    return match.group(1), match.group(2), buffer
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("drunc-broker printed no 'serving on' line within %.0f s; stdout:\n%s"
-                                     % (TIMEOUT, self.stdout_text()))
-            readable, _, _ = select.select([fd], [], [], left)
-            if not readable:
-                continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                self.process.wait(timeout=TIMEOUT)
-                raise AssertionError("drunc-broker exited (status %s) before serving; stdout:\n%s\nstderr:\n%s"
-                                     % (self.process.returncode, self.stdout_text(), self.stderr_text()))
-            buffer += chunk
-
-    def _drain(self, stream, sink, first=b""):
-        def run():
-            if first:
-                sink(first.decode("utf-8", "replace"))
-            for chunk in iter(lambda: stream.read1(65536), b""):
-                sink(chunk.decode("utf-8", "replace"))
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        self.threads.append(thread)
-
-    def stdout_text(self):
-        return "".join(self.stdout_lines)
-
-    def stderr_text(self):
-        return "".join(self.stderr_chunks)
-
-    def send_signal(self, number):
-        self.process.send_signal(number)
-
-    def wait_exit(self, timeout=EXIT_TIMEOUT):
-        """The exit status; fails (and leaves the cleanup to stop()) if it takes longer."""
-        try:
-            status = self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError("drunc-broker did not exit within %.0f s" % timeout)
-        for thread in self.threads:
-            thread.join(timeout=5)
-        return status
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=EXIT_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=EXIT_TIMEOUT)
-        for thread in self.threads:
-            thread.join(timeout=5)
-        for stream in (self.process.stdout, self.process.stderr):
-            stream.close()
-
-
-def pack(message):
-    packed = any_pb2.Any()
-    packed.Pack(message)
-    return packed
 
 
 def call(dealer, command, data, request_id):
@@ -261,18 +166,6 @@ def call(dealer, command, data, request_id):
             return request_response_pb2.Response.FromString(frames[3])
 
 
-def boot_request(name, session, argv):
-    boot = process_manager_pb2.BootRequest()
-    boot.process_description.metadata.name = name
-    boot.process_description.metadata.session = session
-    boot.process_description.metadata.user = getpass.getuser()
-    command = boot.process_description.executable_and_arguments.add()
-    command.exec = argv[0]
-    command.args.extend(argv[1:])
-    boot.process_restriction.allowed_hosts.append("localhost")
-    return boot
-
-
 def pids_of(command_line):
     """The pids whose whole command line is exactly command_line."""
     result = subprocess.run(["pgrep", "-x", "-f", command_line], capture_output=True, text=True, timeout=TIMEOUT)
@@ -286,7 +179,7 @@ class StopSignalTest(TempDirTest):
     def setUp(self):
         super().setUp()
         config = dict(EPHEMERAL, name=self.NAME, session=self.SESSION, kill_timeout_s=5)
-        self.broker = BrokerProcess(self.write_config(config))
+        self.broker = BrokerProcess(BROKER, self.write_config(config))
         self.addCleanup(self.broker.stop)
         self.context = zmq.Context()
         self.addCleanup(self.context.term)

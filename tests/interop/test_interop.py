@@ -8,17 +8,11 @@ Only the standard library, pyzmq and google.protobuf are used. Every receive
 has a deadline, so that a broken broker fails the test instead of hanging it.
 """
 
-import getpass
 import json
 import os
-import re
-import select
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import uuid as uuidlib
@@ -30,18 +24,17 @@ del sys.argv[1]
 sys.path.insert(0, os.path.join(BUILD_DIR, "python"))
 
 import zmq  # noqa: E402
-from google.protobuf import any_pb2  # noqa: E402
 
 from druncschema import generic_pb2, process_manager_pb2, request_response_pb2  # noqa: E402
 from drunc_zmq import events_pb2  # noqa: E402
+from broker_process import BrokerProcess, boot_request, pack  # noqa: E402
 
 BROKER = os.path.join(BUILD_DIR, "broker", "drunc-broker")
 SIGNATURE = b"drunc-pm/1"
 TYPE_PREFIX = "type.googleapis.com/"
 SCHEMA = "dunedaq.druncschema."
 RECEIVE_TIMEOUT = 10.0   # seconds: every single receive
-START_TIMEOUT = 10.0     # seconds: broker start until its "serving on" line
-READY_LINE = re.compile(r"serving on (tcp://\S+), events on (tcp://\S+)")
+EPHEMERAL = {"control_endpoint": "tcp://127.0.0.1:*", "events_endpoint": "tcp://127.0.0.1:*"}
 
 EXECUTED_SUCCESSFULLY = request_response_pb2.EXECUTED_SUCCESSFULLY
 NOT_EXECUTED_BAD_REQUEST_FORMAT = request_response_pb2.NOT_EXECUTED_BAD_REQUEST_FORMAT
@@ -49,93 +42,7 @@ RUNNING = process_manager_pb2.ProcessInstance.RUNNING
 DEAD = process_manager_pb2.ProcessInstance.DEAD
 
 
-# ---- The broker program ----------------------------------------------------------
-
-
-class BrokerProcess:
-    """A drunc-broker started with a temporary JSON config on ephemeral ports."""
-
-    def __init__(self, settings=None):
-        self.directory = tempfile.mkdtemp(prefix="drunc-interop-")
-        config = {"control_endpoint": "tcp://127.0.0.1:*", "events_endpoint": "tcp://127.0.0.1:*"}
-        config.update(settings or {})
-        self.config_path = os.path.join(self.directory, "broker.json")
-        with open(self.config_path, "w") as file:
-            json.dump(config, file)
-        self.stdout_lines = []
-        self.stderr_chunks = []
-        self.threads = []
-        self.process = subprocess.Popen([BROKER, "-c", self.config_path], stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self._drain(self.process.stderr, self.stderr_chunks.append)
-        self.control, self.events = self._wait_ready()
-        self._drain(self.process.stdout, self.stdout_lines.append, self._pending)
-
-    def _wait_ready(self):
-        """Reads stdout line by line, with select and a deadline, until the ready line."""
-        fd = self.process.stdout.fileno()
-        deadline = time.monotonic() + START_TIMEOUT
-        buffer = b""
-        while True:
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                text = line.decode("utf-8", "replace")
-                self.stdout_lines.append(text)
-                match = READY_LINE.search(text)
-                if match:
-                    self._pending = buffer
-                    return match.group(1), match.group(2)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("drunc-broker printed no 'serving on' line within %.0f s; stdout so far:\n%s"
-                                     % (START_TIMEOUT, "\n".join(self.stdout_lines)))
-            readable, _, _ = select.select([fd], [], [], left)
-            if not readable:
-                continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                self.process.wait(timeout=RECEIVE_TIMEOUT)
-                raise AssertionError("drunc-broker exited (status %s) before serving; stdout:\n%s\nstderr:\n%s"
-                                     % (self.process.returncode, "\n".join(self.stdout_lines), self.stderr_text()))
-            buffer += chunk
-
-    def _drain(self, stream, sink, first=b""):
-        """Keeps reading a pipe in the background, so that the broker never blocks on a full pipe."""
-        def run():
-            if first:
-                sink(first.decode("utf-8", "replace"))
-            for chunk in iter(lambda: stream.read1(65536), b""):
-                sink(chunk.decode("utf-8", "replace"))
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        self.threads.append(thread)
-
-    def stderr_text(self):
-        return "".join(self.stderr_chunks)
-
-    def stop(self):
-        """SIGTERM, then SIGKILL if it does not exit; always safe to call again."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-        for thread in self.threads:
-            thread.join(timeout=5)
-        for stream in (self.process.stdout, self.process.stderr):
-            stream.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
 # ---- A plain DEALER client --------------------------------------------------------
-
-
-def pack(message):
-    packed = any_pb2.Any()
-    packed.Pack(message)
-    return packed
 
 
 def make_request(data=None, user="interop"):
@@ -248,19 +155,6 @@ class Subscriber:
                 return event
 
 
-def boot_request(name, session, argv, hosts=("localhost",)):
-    boot = process_manager_pb2.BootRequest()
-    metadata = boot.process_description.metadata
-    metadata.name = name
-    metadata.session = session
-    metadata.user = getpass.getuser()
-    command = boot.process_description.executable_and_arguments.add()
-    command.exec = argv[0]
-    command.args.extend(argv[1:])
-    boot.process_restriction.allowed_hosts.extend(hosts)
-    return boot
-
-
 def uuid_query(*uuids):
     query = process_manager_pb2.ProcessQuery()
     for value in uuids:
@@ -280,8 +174,13 @@ class InteropTest(unittest.TestCase):
     BROKER_SETTINGS = {"name": "py-interop", "session": "interop-session", "kill_timeout_s": 5}
 
     def setUp(self):
-        self.broker = BrokerProcess(self.BROKER_SETTINGS)
-        self.addCleanup(self.broker.stop)
+        directory = tempfile.mkdtemp(prefix="drunc-interop-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        config_path = os.path.join(directory, "broker.json")
+        with open(config_path, "w") as file:
+            json.dump(dict(EPHEMERAL, **self.BROKER_SETTINGS), file)
+        self.broker = BrokerProcess(BROKER, config_path)
+        self.addCleanup(self.broker.stop)  # runs before the rmtree above (LIFO)
         self.context = zmq.Context()
         self.addCleanup(self.context.term)  # runs after the sockets' cleanups below (LIFO)
         self.client = Client(self.context, self.broker.control)
