@@ -59,6 +59,23 @@ std::string known_hosts_entries(const std::string& file, const std::string& host
   return status == 0 ? output : "";
 }
 
+// configure(), checking host keys against one known_hosts file with this policy.
+std::function<void(drunc::broker::Config&)> checking_keys(const TempDir& scratch, const std::string& known,
+                                                          HostKeyPolicy policy) {
+  return [&scratch, known, policy](drunc::broker::Config& config) {
+    configure(config, scratch);
+    config.ssh.known_hosts_files = {known};
+    config.ssh.host_key_policy = policy;
+  };
+}
+
+// The reason a boot that must fail gives.
+std::string refusal(drunc::client::Client& client, const pm::BootRequest& request) {
+  const auto response = boot_response(client, request);
+  CHECK(response.flag() == pm::DRUNC_EXCEPTION_THROWN);
+  return error_text(response);
+}
+
 }  // namespace
 
 TEST_CASE("boot on each of the four hosts: hostname is the host used, the login user is metadata.user, the log file is on that host") {
@@ -546,16 +563,10 @@ TEST_CASE("a kill sent while a remote boot is still starting, and terminate, lea
 TEST_CASE("a changed host key is refused under strict, naming host and fingerprint, and the next host is tried") {
   TempDir scratch("drunc-ssh-changed-strict");
   const auto known = write_known_hosts(scratch, "known_hosts", {{"127.0.0.3", other_host_key(scratch)}});
-  TestBroker broker([&](auto& config) {
-    configure(config, scratch);
-    config.ssh.known_hosts_files = {known};
-    config.ssh.host_key_policy = HostKeyPolicy::strict;
-  });
+  TestBroker broker(checking_keys(scratch, known, HostKeyPolicy::strict));
   auto client = broker.client();
   const auto marker = unique_marker("drunc-ssh-changed-strict");
-  const auto refused = boot_response(client, marked_sleep("changed", marker, {"127.0.0.3"}));
-  CHECK(refused.flag() == pm::DRUNC_EXCEPTION_THROWN);
-  const auto text = error_text(refused);
+  const auto text = refusal(client, marked_sleep("changed", marker, {"127.0.0.3"}));
   INFO(text);
   CHECK_THAT(text, Contains("127.0.0.3"));
   CHECK_THAT(text, Contains(server_fingerprint()));
@@ -577,16 +588,9 @@ TEST_CASE("a changed host key is refused under accept-new, from known_hosts or f
   SECTION("the changed key is in a known_hosts file") {
     const auto known = write_known_hosts(scratch, "known_hosts", {{"127.0.0.3", other}});
     const auto accepted = scratch / "accepted_hosts";
-    TestBroker broker([&](auto& config) {
-      configure(config, scratch);
-      config.ssh.known_hosts_files = {known};
-      config.ssh.accepted_hosts_file = accepted;
-      config.ssh.host_key_policy = HostKeyPolicy::accept_new;
-    });
+    TestBroker broker(checking_keys(scratch, known, HostKeyPolicy::accept_new));
     auto client = broker.client();
-    const auto refused = boot_response(client, marked_sleep("changed", marker, {"127.0.0.3"}));
-    CHECK(refused.flag() == pm::DRUNC_EXCEPTION_THROWN);
-    const auto text = error_text(refused);
+    const auto text = refusal(client, marked_sleep("changed", marker, {"127.0.0.3"}));
     INFO(text);
     CHECK_THAT(text, Contains("127.0.0.3"));
     CHECK_THAT(text, Contains(server_fingerprint()));
@@ -599,16 +603,9 @@ TEST_CASE("a changed host key is refused under accept-new, from known_hosts or f
     const auto accepted = scratch / "accepted_hosts";
     { std::ofstream(accepted) << "[127.0.0.3]:" << kPort << " " << other << "\n"; }
     const auto before = read_file(accepted);
-    TestBroker broker([&](auto& config) {
-      configure(config, scratch);
-      config.ssh.known_hosts_files = {known};
-      config.ssh.accepted_hosts_file = accepted;
-      config.ssh.host_key_policy = HostKeyPolicy::accept_new;
-    });
+    TestBroker broker(checking_keys(scratch, known, HostKeyPolicy::accept_new));
     auto client = broker.client();
-    const auto refused = boot_response(client, marked_sleep("changed", marker, {"127.0.0.3"}));
-    CHECK(refused.flag() == pm::DRUNC_EXCEPTION_THROWN);
-    const auto text = error_text(refused);
+    const auto text = refusal(client, marked_sleep("changed", marker, {"127.0.0.3"}));
     INFO(text);
     CHECK_THAT(text, Contains("127.0.0.3"));
     CHECK_THAT(text, Contains(server_fingerprint()));
@@ -628,16 +625,10 @@ TEST_CASE("a known host offering a key of another type is refused under accept-n
   rsa_line >> type >> blob;
   const auto known = write_known_hosts(scratch, "known_hosts", {{"127.0.0.3", type + " " + blob}});
   const auto accepted = scratch / "accepted_hosts";
-  TestBroker broker([&](auto& config) {
-    configure(config, scratch);
-    config.ssh.known_hosts_files = {known};
-    config.ssh.accepted_hosts_file = accepted;
-    config.ssh.host_key_policy = HostKeyPolicy::accept_new;
-  });
+  TestBroker broker(checking_keys(scratch, known, HostKeyPolicy::accept_new));
   auto client = broker.client();
-  const auto refused = boot_response(client, marked_sleep("other-type", unique_marker("drunc-ssh-other-type"), {"127.0.0.3"}));
-  CHECK(refused.flag() == pm::DRUNC_EXCEPTION_THROWN);
-  CHECK_THAT(error_text(refused), Contains("CHANGED") && Contains(server_fingerprint()));
+  const auto text = refusal(client, marked_sleep("other-type", unique_marker("drunc-ssh-other-type"), {"127.0.0.3"}));
+  CHECK_THAT(text, Contains("CHANGED") && Contains(server_fingerprint()));
   CHECK_FALSE(std::filesystem::exists(accepted));
 }
 
@@ -645,12 +636,8 @@ TEST_CASE("accept-new records an unknown host's key in the accepted hosts file, 
   TempDir scratch("drunc-ssh-acceptnew");
   const auto accepted = scratch / "accepted_hosts";
   const auto server_key = server_host_key();
-  const auto adjust = [&](drunc::broker::Config& config) {
-    configure(config, scratch);
-    config.ssh.known_hosts_files = {scratch / "no_such_known_hosts"};  // a missing file is an empty one
-    config.ssh.accepted_hosts_file = accepted;
-    config.ssh.host_key_policy = HostKeyPolicy::accept_new;
-  };
+  // A missing known_hosts file is an empty one.
+  const auto adjust = checking_keys(scratch, scratch / "no_such_known_hosts", HostKeyPolicy::accept_new);
   for (int round = 1; round <= 2; ++round) {
     INFO("broker " << round);
     TestBroker broker(adjust);
@@ -673,18 +660,12 @@ TEST_CASE("strict refuses a host whose key is unknown, and records nothing") {
   TempDir scratch("drunc-ssh-unknown-strict");
   const auto known = write_known_hosts(scratch, "known_hosts", {}, {"127.0.0.5"});
   const auto accepted = scratch / "accepted_hosts";
-  TestBroker broker([&](auto& config) {
-    configure(config, scratch);
-    config.ssh.known_hosts_files = {known};
-    config.ssh.accepted_hosts_file = accepted;
-    config.ssh.host_key_policy = HostKeyPolicy::strict;
-  });
+  TestBroker broker(checking_keys(scratch, known, HostKeyPolicy::strict));
   auto client = broker.client();
   const auto marker = unique_marker("drunc-ssh-unknown-strict");
-  const auto refused = boot_response(client, marked_sleep("stranger", marker, {"127.0.0.5"}));
-  CHECK(refused.flag() == pm::DRUNC_EXCEPTION_THROWN);
-  INFO(error_text(refused));
-  CHECK_THAT(error_text(refused), Contains("127.0.0.5"));
+  const auto text = refusal(client, marked_sleep("stranger", marker, {"127.0.0.5"}));
+  INFO(text);
+  CHECK_THAT(text, Contains("127.0.0.5"));
   CHECK(client.ps().values_size() == 0);
   CHECK(known_hosts_entries(accepted, "127.0.0.5").empty());
 
@@ -697,11 +678,7 @@ TEST_CASE("strict refuses a host whose key is unknown, and records nothing") {
 TEST_CASE("host_key_policy off connects whatever the key") {
   TempDir scratch("drunc-ssh-policy-off");
   const auto known = write_known_hosts(scratch, "known_hosts", {{"127.0.0.3", other_host_key(scratch)}});
-  TestBroker broker([&](auto& config) {
-    configure(config, scratch);
-    config.ssh.known_hosts_files = {known};
-    config.ssh.host_key_policy = HostKeyPolicy::off;
-  });
+  TestBroker broker(checking_keys(scratch, known, HostKeyPolicy::off));
   auto client = broker.client();
   Events events(broker, {"state/"});
   const auto uuid = boot(client, remote_request("anyway", "true", {}, {"127.0.0.3"}));
@@ -869,11 +846,7 @@ TEST_CASE("a known_hosts line that cannot be read costs only that line, and a ke
       while (std::getline(in, line))
         if (line.rfind("@revoked", 0) != 0) out << line << "\n";
     }
-    TestBroker broker([&](auto& config) {
-      configure(config, scratch);
-      config.ssh.known_hosts_files = {without};
-      config.ssh.host_key_policy = HostKeyPolicy::strict;
-    });
+    TestBroker broker(checking_keys(scratch, without, HostKeyPolicy::strict));
     auto client = broker.client();
     const auto list = client.boot(marked_sleep("after-garbage", unique_marker("drunc-ssh-known-lines"), {"127.0.0.3"}));
     REQUIRE(list.values_size() == 1);
@@ -882,16 +855,11 @@ TEST_CASE("a known_hosts line that cannot be read costs only that line, and a ke
   }
   SECTION("the revoked key is refused for a host that lists it, under strict and accept-new") {
     for (auto policy : {HostKeyPolicy::strict, HostKeyPolicy::accept_new}) {
-      TestBroker broker([&](auto& config) {
-        configure(config, scratch);
-        config.ssh.known_hosts_files = {known};
-        config.ssh.host_key_policy = policy;
-      });
+      TestBroker broker(checking_keys(scratch, known, policy));
       auto client = broker.client();
-      const auto refused = boot_response(client, marked_sleep("revoked", unique_marker("drunc-ssh-revoked"), {"127.0.0.2"}));
-      CHECK(refused.flag() == pm::DRUNC_EXCEPTION_THROWN);
-      INFO(error_text(refused));
-      CHECK_THAT(error_text(refused), Contains("REVOKED") && Contains(server_fingerprint()) && Contains("127.0.0.2"));
+      const auto text = refusal(client, marked_sleep("revoked", unique_marker("drunc-ssh-revoked"), {"127.0.0.2"}));
+      INFO(text);
+      CHECK_THAT(text, Contains("REVOKED") && Contains(server_fingerprint()) && Contains("127.0.0.2"));
       CHECK(client.ps().values_size() == 0);
     }
   }
@@ -926,10 +894,9 @@ TEST_CASE("a host name that does not resolve fails that host only, with the reso
   TestBroker broker([&](auto& config) { configure(config, scratch); });
   auto client = broker.client();
   const auto marker = unique_marker("drunc-ssh-noname");
-  const auto refused = boot_response(client, marked_sleep("noname", marker, {"no-such-host.invalid"}));
-  CHECK(refused.flag() == pm::DRUNC_EXCEPTION_THROWN);
-  INFO(error_text(refused));
-  CHECK_THAT(error_text(refused), Contains("no-such-host.invalid") && Contains("cannot resolve"));
+  const auto text = refusal(client, marked_sleep("noname", marker, {"no-such-host.invalid"}));
+  INFO(text);
+  CHECK_THAT(text, Contains("no-such-host.invalid") && Contains("cannot resolve"));
 
   const auto list = client.boot(marked_sleep("next", marker, {"no-such-host.invalid", "127.0.0.2"}));
   REQUIRE(list.values_size() == 1);
