@@ -25,25 +25,9 @@ TestBroker::TestBroker(const std::function<void(drunc::broker::Config&)>& adjust
 }
 
 Events::Events(const TestBroker& broker, const std::vector<std::string>& prefixes)
-    : subscriber_(broker.events_endpoint(), [&] {
-        auto all = prefixes;
-        all.push_back("state/__prime/");
-        return all;
-      }()) {
+    : subscriber_(broker.events_endpoint(), prefixes) {
   auto client = broker.client();
-  const auto deadline = std::chrono::steady_clock::now() + kPatience;
-  bool live = false;
-  while (!live && std::chrono::steady_clock::now() < deadline) {
-    client.boot(boot_request("prime", "true", {}, "__prime"));
-    const auto until = std::chrono::steady_clock::now() + 500ms;
-    while (!live && std::chrono::steady_clock::now() < until) {
-      auto event = subscriber_.next(50ms);
-      live = event && event->topic.rfind("state/__prime/", 0) == 0;
-    }
-  }
-  REQUIRE(live);
-  client.kill(query_session("__prime"));
-  client.flush(query_session("__prime"));
+  REQUIRE(subscriber_.wait_until_live(client, kPatience));
 }
 
 drunc::client::Event Events::wait_for(const std::function<bool(const drunc::client::Event&)>& accept) {
@@ -53,7 +37,6 @@ drunc::client::Event Events::wait_for(const std::function<bool(const drunc::clie
     if (left.count() <= 0) FAIL("the expected event did not come");
     auto event = subscriber_.next(left);
     if (!event) continue;
-    if (event->topic.rfind("state/__prime/", 0) == 0) continue;
     if (accept(*event)) return std::move(*event);
   }
 }

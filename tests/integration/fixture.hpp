@@ -34,8 +34,7 @@ class TestBroker {
 };
 
 // A subscriber whose subscription is known to be live (ZeroMQ's slow joiner):
-// it boots throwaway processes in session "__prime" until it sees one of their
-// events, then kills and flushes them and ignores their later events.
+// Subscriber::wait_until_live, before the constructor returns.
 class Events {
  public:
   Events(const TestBroker& broker, const std::vector<std::string>& prefixes);

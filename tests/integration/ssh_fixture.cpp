@@ -404,25 +404,9 @@ Agent::~Agent() {
 }
 
 ProgramEvents::ProgramEvents(const BrokerProgram& broker, const std::vector<std::string>& prefixes)
-    : subscriber_(broker.events_endpoint(), [&] {
-        auto all = prefixes;
-        all.push_back("state/__prime/");
-        return all;
-      }()) {
+    : subscriber_(broker.events_endpoint(), prefixes) {
   drunc::client::Client client(broker.control_endpoint(), kPatience);
-  const auto deadline = std::chrono::steady_clock::now() + kPatience;
-  bool live = false;
-  while (!live && std::chrono::steady_clock::now() < deadline) {
-    client.boot(boot_request("prime", "true", {}, "__prime"));
-    const auto until = std::chrono::steady_clock::now() + 500ms;
-    while (!live && std::chrono::steady_clock::now() < until) {
-      auto event = subscriber_.next(50ms);
-      live = event && event->topic.rfind("state/__prime/", 0) == 0;
-    }
-  }
-  REQUIRE(live);
-  client.kill(query_session("__prime"));
-  client.flush(query_session("__prime"));
+  REQUIRE(subscriber_.wait_until_live(client, kPatience));
 }
 
 void ProgramEvents::wait_for_line_from_each(std::set<std::string> uuids, const std::string& text) {

@@ -129,7 +129,7 @@ std::uint64_t lines_until_exit(Events& events, const std::string& uuid,
   while (true) {
     const auto event = events.wait_for([](const drunc::client::Event&) { return true; });
     if (event.topic.rfind("state/", 0) == 0) {
-      // Only this process's exit: a late exit of Events' warm-up processes comes on state/__prime/.
+      // Only this process's exit.
       if (event.topic.ends_with(uuid) && event.meta.transition() == "exited") return count;
       continue;
     }
