@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <iterator>
 #include <regex>
 #include <sstream>
@@ -54,7 +55,9 @@ int parent_of(int pid, std::string* comm = nullptr) {
   return parent;
 }
 
-bool wait_for_exit(pid_t pid, std::chrono::milliseconds patience) {
+// The wait status of our child pid once it has exited (waiting on its pidfd
+// up to patience), or nullopt if it still runs.
+std::optional<int> reap(pid_t pid, std::chrono::milliseconds patience) {
   const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (fd >= 0) {
     pollfd poll_fd{fd, POLLIN, 0};
@@ -62,8 +65,11 @@ bool wait_for_exit(pid_t pid, std::chrono::milliseconds patience) {
     ::close(fd);
   }
   int status = 0;
-  return ::waitpid(pid, &status, WNOHANG) == pid;
+  if (::waitpid(pid, &status, WNOHANG) != pid) return std::nullopt;
+  return status;
 }
+
+bool wait_for_exit(pid_t pid, std::chrono::milliseconds patience) { return reap(pid, patience).has_value(); }
 
 }  // namespace
 
@@ -424,19 +430,13 @@ void ProgramEvents::wait_for_line_from_each(std::set<std::string> uuids, const s
 int BrokerProgram::stop() {
   REQUIRE(pid_ > 0);
   ::kill(pid_, SIGTERM);
-  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
-  if (fd >= 0) {
-    pollfd poll_fd{fd, POLLIN, 0};
-    ::poll(&poll_fd, 1, static_cast<int>(kPatience.count()));
-    ::close(fd);
-  }
-  int status = 0;
   int code = -1;
-  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-    code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (const auto status = reap(pid_, kPatience)) {
+    code = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
   } else {
     ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, &status, 0);
+    int ignored = 0;
+    ::waitpid(pid_, &ignored, 0);
   }
   pid_ = -1;
   return code;
