@@ -34,6 +34,8 @@ Broker::Broker(Config config)
   });
 }
 
+void Broker::reload() { stop_sender_.send(zmq::str_buffer("reload"), zmq::send_flags::none); }
+
 Broker::~Broker() {
   stop_sender_.send(zmq::str_buffer("stop"), zmq::send_flags::none);
   thread_.join();

@@ -37,6 +37,10 @@ class Broker {
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
 
+  // Re-reads security.client_certificates (SIGHUP); returns at once. Call it
+  // from the thread that constructed the broker.
+  void reload();
+
   // The endpoints as bound: a wildcard port ("tcp://127.0.0.1:*") is resolved.
   const std::string& control_endpoint() const { return control_endpoint_; }
   const std::string& events_endpoint() const { return events_endpoint_; }

@@ -4,7 +4,9 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <set>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include <system_error>
 
@@ -15,6 +17,7 @@
 #include "druncschema/generic.pb.h"
 #include "errors.hpp"
 #include "launch_script.hpp"
+#include "wire/certificate.hpp"
 #include "wire/topic.hpp"
 
 namespace drunc::broker {
@@ -59,7 +62,34 @@ std::string bind_or_explain(zmq::socket_t& socket, const std::string& endpoint, 
   } catch (const zmq::error_t& error) {
     throw ConfigError("setting \"" + setting + "\": cannot bind " + endpoint + ": " + error.what());
   }
-  return socket.get(zmq::sockopt::last_endpoint);
+  std::string bound = socket.get(zmq::sockopt::last_endpoint);
+  // Only the broker's own user may connect to a socket file ("@name" is abstract: no file).
+  if (bound.rfind("ipc://", 0) == 0 && bound.size() > 6 && bound[6] != '@' &&
+      ::chmod(bound.c_str() + 6, 0600) != 0)
+    throw ConfigError("setting \"" + setting + "\": cannot make " + bound.substr(6) + " private: " +
+                      std::strerror(errno));
+  return bound;
+}
+
+// With security.mode "none", an endpoint other machines can reach lets them
+// run any command: refused unless explicitly allowed.
+void check_exposure(const Config& config) {
+  if (config.security.mode != SecuritySettings::Mode::none) return;
+  for (const auto& [setting, endpoint] :
+       {std::pair<const char*, const std::string&>{"control_endpoint", config.control_endpoint},
+        std::pair<const char*, const std::string&>{"events_endpoint", config.events_endpoint}}) {
+    if (is_local_endpoint(endpoint)) continue;
+    if (!config.security.allow_insecure_network)
+      throw ConfigError(std::string("setting \"") + setting + "\": " + endpoint +
+                        " can be reached from other machines, but security.mode is \"none\": anyone who reaches "
+                        "it could run any command as this user. Set security.mode to \"curve\" with "
+                        "security.server_certificate and security.client_certificates (docs/CONFIG.md, "
+                        "\"Security\"), or bind a loopback address (tcp://127.0.0.1:PORT) or an ipc:// path; "
+                        "security.allow_insecure_network: true overrides this check");
+    spdlog::warn("INSECURE: {} {} is reachable from the network with no authentication (security.mode \"none\", "
+                 "security.allow_insecure_network true): anyone who reaches it can run any command as this user",
+                 setting, endpoint);
+  }
 }
 
 // The Request.data of a command, unpacked, or BadRequestFormat naming the type expected.
@@ -76,6 +106,43 @@ Message unpack(const pm::Request& request, bool optional = false) {
   if (!request.data().UnpackTo(&message))
     throw BadRequestFormat("Request.data could not be parsed as " + expected());
   return message;
+}
+
+// The query a request names, in a few words, for the audit line.
+std::string describe_query(const pm::ProcessQuery& query) {
+  std::string text;
+  auto add = [&](const std::string& part) { text += (text.empty() ? "" : " ") + part; };
+  for (const auto& uuid : query.uuids()) add("uuid=" + uuid.uuid());
+  for (const auto& name : query.names()) add("name=" + name);
+  if (!query.session().empty()) add("session=" + query.session());
+  if (!query.user().empty()) add("user=" + query.user());
+  if (text.empty()) return "(empty query)";
+  // A name may hold anything: keep the audit line one line.
+  for (char& c : text)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return text;
+}
+
+std::string describe_target(Command command, const pm::Request& request) {
+  try {
+    switch (command) {
+      case Command::boot: {
+        const auto boot = unpack<pm::BootRequest>(request);
+        const auto& metadata = boot.process_description().metadata();
+        pm::ProcessQuery query;
+        query.add_names(metadata.name());
+        query.set_session(metadata.session());
+        return describe_query(query);
+      }
+      case Command::kill:
+      case Command::restart:
+      case Command::flush: return describe_query(unpack<pm::ProcessQuery>(request));
+      case Command::terminate: return "(every process)";
+      default: return {};
+    }
+  } catch (const BadRequestFormat&) {
+    return "(unreadable)";
+  }
 }
 
 struct CommandInfo {
@@ -114,6 +181,28 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, Config config)
       publisher_(events_, config_.name, config_.session),
       feed_position_(config_.name),
       registry_(config_.log_ring_lines) {
+  check_exposure(config_);
+  if (config_.security.mode == SecuritySettings::Mode::curve) {
+    wire::Certificate server;
+    try {
+      server = wire::read_certificate(config_.security.server_certificate);
+    } catch (const wire::CertificateError& error) {
+      throw ConfigError(std::string("setting \"security.server_certificate\": ") + error.what());
+    }
+    if (server.secret_key.empty())
+      throw ConfigError("setting \"security.server_certificate\": " + config_.security.server_certificate +
+                        " holds no secret-key: name the secret certificate (zmq.auth writes it as NAME.key_secret, "
+                        "drunc-pm keygen and zcert as NAME_secret)");
+    admitted_ = load_access_list(config_.security.client_certificates);
+    spdlog::info("security: CURVE, {} client keys admitted from {}", admitted_.size(),
+                 config_.security.client_certificates);
+    zap_ = std::make_unique<ZapHandler>(context);  // before the CURVE sockets bind
+    for (auto* socket : {&clients_, &events_}) {
+      socket->set(zmq::sockopt::curve_server, 1);
+      socket->set(zmq::sockopt::curve_secretkey, server.secret_key);
+      socket->set(zmq::sockopt::zap_domain, "drunc-zmq");
+    }
+  }
   // A reply that cannot be delivered is reported by send() instead of vanishing.
   clients_.set(zmq::sockopt::router_mandatory, 1);
   // A client that reconnects with the same routing id gets the replies still owed to it.
@@ -156,10 +245,17 @@ void BrokerLoop::run() {
   zmq::pollitem_t items[] = {{stop_.handle(), 0, ZMQ_POLLIN, 0},
                              {workers_.handle(), 0, ZMQ_POLLIN, 0},
                              {clients_.handle(), 0, ZMQ_POLLIN, 0},
-                             {events_.handle(), 0, ZMQ_POLLIN, 0}};
+                             {events_.handle(), 0, ZMQ_POLLIN, 0},
+                             {zap_ ? zap_->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0}};
   while (true) {
-    zmq::poll(items, 4, std::chrono::milliseconds(-1));
-    if (items[0].revents & ZMQ_POLLIN) break;
+    zmq::poll(items, zap_ ? 5 : 4, std::chrono::milliseconds(-1));
+    if (items[0].revents & ZMQ_POLLIN) {
+      zmq::message_t signal;
+      (void)stop_.recv(signal, zmq::recv_flags::dontwait);
+      if (signal.to_string_view() != "reload") break;
+      reload_access_list();
+    }
+    if (zap_ && (items[4].revents & ZMQ_POLLIN)) zap_->answer_requests(admitted_);
     if (items[3].revents & ZMQ_POLLIN) publisher_.read_subscriptions();
     // Reports first: they finish requests already in flight.
     if (items[1].revents & ZMQ_POLLIN) receive_worker_reports();
@@ -189,22 +285,33 @@ void BrokerLoop::handle_request(std::vector<zmq::message_t>& frames) {
       return;
     }
     spdlog::warn("malformed request: {}", malformed->reason);
-    reply_error(Caller{*malformed->reply_to, {}, ""}, pm::NOT_EXECUTED_BAD_REQUEST_FORMAT, malformed->reason);
+    reply_error(Caller{*malformed->reply_to, {}, "", {}, {}}, pm::NOT_EXECUTED_BAD_REQUEST_FORMAT, malformed->reason);
     return;
   }
   auto& envelope = std::get<wire::RequestEnvelope>(decoded);
-  Caller caller{std::move(envelope.from), {}, envelope.command};
+  Caller caller{std::move(envelope.from), {}, envelope.command, {}, {}};
   pm::Request& request = request_;
   const bool parsed = request.ParseFromArray(envelope.body.data(), static_cast<int>(envelope.body.size()));
   if (parsed) caller.token = request.token();
+  caller.user = caller.token.user_name();
   try {
+    // Nothing about the request is believed before its key is.
+    const ClientIdentity* identity = zap_ ? &authenticate(frames, caller) : nullptr;
     const auto command = wire::parse_command(envelope.command);
     if (!command)
       throw NotImplemented("unknown command \"" + envelope.command +
                            "\": expected describe, boot, terminate, restart, kill, flush, ps or logs");
     if (!parsed) throw BadRequestFormat("the last frame is not a serialized dunedaq.druncschema.Request");
+    if (changes_state(*command)) caller.target = describe_target(*command, request);
     publisher_.broadcast(pm::COMMAND_RECEIVED, [&] { return who(caller) + " sent " + caller.command; });
-    dispatch(caller, *command, request);
+    if (identity) authorise(*identity, *command, request);
+    if (changes_state(*command)) {
+      pm::CommandNotificationMessage notification;
+      notification.set_user(caller.user);
+      notification.set_command(caller.command);
+      publisher_.broadcast_message(pm::COMMAND_EXECUTION_START, notification);
+    }
+    dispatch(caller, *command, request, identity);
   } catch (const std::exception& error) {
     const auto flag = flag_for(error);
     if (flag == pm::UNHANDLED_EXCEPTION_THROWN)
@@ -213,7 +320,111 @@ void BrokerLoop::handle_request(std::vector<zmq::message_t>& frames) {
   }
 }
 
-void BrokerLoop::dispatch(const Caller& caller, Command command, const pm::Request& request) {
+const ClientIdentity& BrokerLoop::authenticate(std::vector<zmq::message_t>& frames, Caller& caller) {
+  const char* key = nullptr;
+  const char* user = nullptr;
+  try {
+    key = frames.back().gets(kKeyProperty);
+    user = frames.back().gets("User-Id");
+  } catch (const zmq::error_t&) {
+  }
+  auto found = key ? admitted_.find(key) : admitted_.end();
+  if (found == admitted_.end())
+    throw NotAuthorised(std::string("the key ") + (key ? key : "of this connection") +
+                        " is no longer admitted by this process manager (removed from security.client_certificates)");
+  caller.user = user ? user : found->second.user;
+  const std::string& claimed = caller.token.user_name();
+  if (!claimed.empty() && claimed != caller.user)
+    throw NotAuthorised("the request's token names the user \"" + claimed + "\", but its key is " + caller.user +
+                        "'s: nothing was done");
+  return found->second;
+}
+
+void BrokerLoop::authorise(const ClientIdentity& identity, Command command, const pm::Request& request) {
+  const std::string name(wire::command_name(command));
+  const std::string who = identity.user + " (" + role_name(identity.role) + ")";
+  if (!role_allows(identity.role, command))
+    throw NotAuthorised(who + " may not " + name + (command == Command::terminate
+                                                         ? ": terminate, which kills every session, needs the admin role"
+                                                         : ": " + name + " needs the operator or admin role"));
+  auto refuse = [&](const std::vector<std::string>& sessions) {
+    std::string list;
+    for (const auto& session : sessions) list += (list.empty() ? "\"" : ", \"") + session + "\"";
+    throw NotAuthorised(who + " may not " + name + " processes of session " + list +
+                        ": its certificate allows only its own sessions; nothing was done");
+  };
+  switch (command) {
+    case Command::boot: {
+      const std::string session = unpack<pm::BootRequest>(request).process_description().metadata().session();
+      if (!identity.may_touch(session)) refuse({session});
+      return;
+    }
+    case Command::kill:
+    case Command::restart:
+    case Command::flush: {
+      const CompiledQuery query(unpack<pm::ProcessQuery>(request));
+      // flush with an empty query means every process; kill and restart match nothing then.
+      if (query.empty() && command != Command::flush) return;
+      if (auto forbidden = forbidden_sessions(identity, query.empty() ? nullptr : &query); !forbidden.empty())
+        refuse(forbidden);
+      return;
+    }
+    case Command::logs: {
+      const CompiledQuery query(unpack<pm::LogRequest>(request).query());
+      if (auto forbidden = forbidden_sessions(identity, query.empty() ? nullptr : &query); !forbidden.empty())
+        refuse(forbidden);
+      return;
+    }
+    case Command::describe:
+    case Command::ps:         // lists only what the caller may see
+    case Command::terminate:  // admin: every session
+      return;
+  }
+}
+
+std::vector<std::string> BrokerLoop::forbidden_sessions(const ClientIdentity& identity, const CompiledQuery* query) {
+  std::set<std::string> forbidden;
+  if (identity.all_sessions) return {};
+  for (auto* record : registry_.all())
+    if ((!query || query->matches(record->uuid, record->metadata())) && !identity.may_touch(record->session()))
+      forbidden.insert(record->session());
+  for (const auto& [uuid, launch] : launches_) {
+    const auto& metadata = launch.boot.process_description().metadata();
+    if ((!query || query->matches(uuid, metadata)) && !identity.may_touch(metadata.session()))
+      forbidden.insert(metadata.session());
+  }
+  return {forbidden.begin(), forbidden.end()};
+}
+
+void BrokerLoop::reload_access_list() {
+  if (!zap_) {
+    spdlog::info("SIGHUP: nothing to reload (security.mode is \"none\")");
+    return;
+  }
+  try {
+    AccessList fresh = load_access_list(config_.security.client_certificates);
+    std::size_t removed = 0, added = 0;
+    for (const auto& [key, identity] : admitted_)
+      if (!fresh.count(key)) {
+        ++removed;
+        spdlog::info("SIGHUP: key {} of {} removed: its connections are refused from their next request", key,
+                     identity.user);
+      }
+    for (const auto& [key, identity] : fresh)
+      if (!admitted_.count(key)) {
+        ++added;
+        spdlog::info("SIGHUP: key {} of {} ({}) admitted", key, identity.user, role_name(identity.role));
+      }
+    admitted_ = std::move(fresh);
+    spdlog::info("SIGHUP: {} client keys admitted ({} added, {} removed)", admitted_.size(), added, removed);
+  } catch (const std::exception& error) {
+    spdlog::error("SIGHUP: the client certificates were not reloaded, the {} keys admitted before still are: {}",
+                  admitted_.size(), error.what());
+  }
+}
+
+void BrokerLoop::dispatch(const Caller& caller, Command command, const pm::Request& request,
+                          const ClientIdentity* identity) {
   switch (command) {
     case Command::describe: return describe(caller);
     case Command::boot: return boot(caller, request);
@@ -226,7 +437,7 @@ void BrokerLoop::dispatch(const Caller& caller, Command command, const pm::Reque
     }
     case Command::restart: return restart(caller, request);
     case Command::flush: return flush(caller, request);
-    case Command::ps: return ps(caller, request);
+    case Command::ps: return ps(caller, request, identity);
     case Command::logs: return logs(caller, request);
   }
 }
@@ -249,6 +460,10 @@ void BrokerLoop::describe(const Caller& caller) {
   feed.set_protocol(std::string(wire::kEventProtocol));
   feed.set_publisher_id(publisher_.publisher_id());
   feed.set_events_dropped(publisher_.dropped());
+  feed.set_security_mode(zap_ ? "curve" : "none");
+  feed.set_insecure_network_allowed(!zap_ && config_.security.allow_insecure_network &&
+                                    !(is_local_endpoint(config_.control_endpoint) &&
+                                      is_local_endpoint(config_.events_endpoint)));
   description.mutable_broadcast()->PackFrom(feed);
   reply(caller, pm::EXECUTED_SUCCESSFULLY, &description);
 }
@@ -355,8 +570,10 @@ void BrokerLoop::flush(const Caller& caller, const pm::Request& request) {
   reply(caller, pm::EXECUTED_SUCCESSFULLY, &flushed);
 }
 
-void BrokerLoop::ps(const Caller& caller, const pm::Request& request) {
-  const auto records = registry_.match(CompiledQuery(unpack<pm::ProcessQuery>(request)), true);
+void BrokerLoop::ps(const Caller& caller, const pm::Request& request, const ClientIdentity* identity) {
+  auto records = registry_.match(CompiledQuery(unpack<pm::ProcessQuery>(request)), true);
+  if (identity && !identity->all_sessions)
+    std::erase_if(records, [&](const ProcessRecord* record) { return !identity->may_touch(record->session()); });
   reply_instances(caller, records,
                   feed_position_.bytes(publisher_.publisher_id(), publisher_.sequence(), records,
                                        publisher_.session_sequences()));
@@ -610,6 +827,14 @@ void BrokerLoop::settle_kills(const std::string& uuid, const ProcessRecord* reco
 // As upstream drunc: the outcome of every command goes out as a broadcast too.
 void BrokerLoop::broadcast_outcome(const Caller& caller, pm::ResponseFlag flag, const google::protobuf::Message* data) {
   if (caller.command.empty()) return;  // a malformed message, not a command
+  if (!caller.target.empty() || flag == pm::NOT_EXECUTED_NOT_AUTHORISED) {
+    pm::PlainText reason;
+    if (flag != pm::EXECUTED_SUCCESSFULLY && data && data->GetDescriptor() == pm::PlainText::descriptor())
+      reason.CopyFrom(*data);
+    spdlog::info("audit: user={} command={} target={} outcome={}{}", who(caller), caller.command,
+                 caller.target.empty() ? "-" : caller.target, pm::ResponseFlag_Name(flag),
+                 reason.text().empty() ? "" : " reason=" + reason.text());
+  }
   if (flag == pm::EXECUTED_SUCCESSFULLY) {
     publisher_.broadcast(pm::COMMAND_EXECUTION_SUCCESS, [&] { return who(caller) + " executed " + caller.command; });
     return;
@@ -624,7 +849,7 @@ void BrokerLoop::broadcast_outcome(const Caller& caller, pm::ResponseFlag flag, 
 }
 
 std::string BrokerLoop::who(const Caller& caller) {
-  return caller.token.user_name().empty() ? "an anonymous client" : caller.token.user_name();
+  return caller.user.empty() ? "an anonymous client" : caller.user;
 }
 
 void BrokerLoop::reply(const Caller& caller, pm::ResponseFlag flag, const google::protobuf::Message* data, bool more) {

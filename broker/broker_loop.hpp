@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -19,7 +20,9 @@
 #include "feed_position.hpp"
 #include "publisher.hpp"
 #include "registry.hpp"
+#include "security.hpp"
 #include "wire/envelope.hpp"
+#include "zap_handler.hpp"
 
 namespace drunc::broker {
 
@@ -42,6 +45,8 @@ struct Caller {
   wire::ReplyAddress address;
   dunedaq::druncschema::Token token;
   std::string command;
+  std::string user;    // the certificate's user (security.mode "curve"), else the token's user_name
+  std::string target;  // what the request named (a query, a process), for the audit line
 };
 
 class BrokerLoop {
@@ -51,8 +56,9 @@ class BrokerLoop {
 
   // Blocks until each named worker has said it is ready, or throws.
   void wait_for_workers(const std::vector<std::string>& routing_ids);
-  // Serves until a message arrives on the stop socket, then shuts down:
-  // kills every managed process, publishes SERVER_SHUTDOWN, returns.
+  // Serves until "stop" arrives on the stop socket, then shuts down: kills
+  // every managed process, publishes SERVER_SHUTDOWN, returns. "reload" on
+  // the same socket re-reads security.client_certificates.
   void run();
 
   int ssh_worker_count() const { return config_.ssh.workers; }
@@ -90,14 +96,23 @@ class BrokerLoop {
   // ---- Client requests
   void receive_client_messages();
   void handle_request(std::vector<zmq::message_t>& frames);
-  void dispatch(const Caller& caller, wire::Command command, const dunedaq::druncschema::Request& request);
+  // identity: the caller's admitted key in curve mode, else null; valid during the call only.
+  void dispatch(const Caller& caller, wire::Command command, const dunedaq::druncschema::Request& request,
+                const ClientIdentity* identity);
+  // Curve mode: the identity of the key that sent frames, or NotAuthorised.
+  const ClientIdentity& authenticate(std::vector<zmq::message_t>& frames, Caller& caller);
+  // NotAuthorised unless identity's role and sessions allow the whole request.
+  void authorise(const ClientIdentity& identity, wire::Command command, const dunedaq::druncschema::Request& request);
+  // Sessions of the processes query matches (starting ones too) that identity may not touch.
+  std::vector<std::string> forbidden_sessions(const ClientIdentity& identity, const CompiledQuery* query);
+  void reload_access_list();
   void describe(const Caller& caller);
   void boot(const Caller& caller, const dunedaq::druncschema::Request& request);
   // query null: every process (terminate); an empty query: none (kill).
   void kill(const Caller& caller, const CompiledQuery* query);
   void restart(const Caller& caller, const dunedaq::druncschema::Request& request);
   void flush(const Caller& caller, const dunedaq::druncschema::Request& request);
-  void ps(const Caller& caller, const dunedaq::druncschema::Request& request);
+  void ps(const Caller& caller, const dunedaq::druncschema::Request& request, const ClientIdentity* identity);
   void logs(const Caller& caller, const dunedaq::druncschema::Request& request);
 
   // ---- Launching and killing through workers
@@ -138,7 +153,9 @@ class BrokerLoop {
   zmq::socket_t clients_;  // ROUTER, drunc-pm/1 requests
   zmq::socket_t events_;   // XPUB, the event feed
   zmq::socket_t workers_;  // ROUTER, inproc, launcher workers
-  zmq::socket_t stop_;     // PAIR, inproc, the owner's stop signal
+  zmq::socket_t stop_;     // PAIR, inproc, the owner's stop and reload signals
+  std::unique_ptr<ZapHandler> zap_;  // curve mode only
+  AccessList admitted_;              // curve mode: the admitted client keys
   std::string control_endpoint_;
   std::string events_endpoint_;
   EventPublisher publisher_;

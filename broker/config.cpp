@@ -149,10 +149,36 @@ workers::SshSettings parse_ssh(const json& object, const std::string& source) {
   return ssh;
 }
 
+SecuritySettings parse_security(const json& object, const std::string& source) {
+  Reader read(object, source, "security.");
+  read.only({"mode", "server_certificate", "client_certificates", "allow_insecure_network"});
+  SecuritySettings security;
+  std::string mode = "none";
+  read.string("mode", mode, false);
+  if (mode == "curve")
+    security.mode = SecuritySettings::Mode::curve;
+  else if (mode != "none")
+    read.fail("mode", "must be \"none\" or \"curve\"");
+  read.string("server_certificate", security.server_certificate, true);
+  read.string("client_certificates", security.client_certificates, true);
+  read.boolean("allow_insecure_network", security.allow_insecure_network);
+  security.server_certificate = expand_home(security.server_certificate);
+  security.client_certificates = expand_home(security.client_certificates);
+  if (security.mode == SecuritySettings::Mode::curve) {
+    if (security.server_certificate.empty())
+      read.fail("server_certificate", "is required with mode \"curve\": the server's secret certificate file "
+                                      "(drunc-pm keygen writes one)");
+    if (security.client_certificates.empty())
+      read.fail("client_certificates", "is required with mode \"curve\": a directory of the admitted clients' "
+                                       "public certificates");
+  }
+  return security;
+}
+
 const std::vector<std::string> kKnownKeys = {
     "name",          "session",        "control_endpoint",       "events_endpoint", "events_advertised_endpoint",
     "kill_timeout_s", "log_ring_lines", "max_message_bytes",      "events_high_water_mark",
-    "local_hosts",   "log_level",      "hosts",                  "ssh"};
+    "local_hosts",   "log_level",      "hosts",                  "ssh",             "security"};
 
 const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
 
@@ -195,6 +221,7 @@ Config parse_config(const std::string& json_text, const std::string& source) {
 
   if (const json* ssh = read.find("ssh")) config.ssh = parse_ssh(*ssh, source);
   else config.ssh = parse_ssh(json::object(), source);
+  if (const json* security = read.find("security")) config.security = parse_security(*security, source);
   if (const json* hosts = read.find("hosts")) {
     if (!hosts->is_object()) read.fail("hosts", "must be an object of host name -> {port, user}");
     for (const auto& [name, value] : hosts->items()) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <vector>
 
+#include "security.hpp"
 #include "ssh/ssh_settings.hpp"
 
 namespace drunc::broker {
@@ -38,6 +39,7 @@ struct Config {
   };
   std::map<std::string, Host> hosts;
   workers::SshSettings ssh;
+  SecuritySettings security;
 };
 
 // The default configuration: config/broker.json, embedded at build time.

@@ -1,5 +1,6 @@
 // drunc-broker: parses options and configuration, runs a Broker until SIGINT
-// or SIGTERM, then lets it kill its processes and exit.
+// or SIGTERM, then lets it kill its processes and exit. SIGHUP re-reads the
+// admitted client certificates.
 #include <signal.h>
 
 #include <iostream>
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -40,7 +42,7 @@ int main(int argc, char** argv) {
     spdlog::set_level(spdlog::level::from_str(config.log_level));
     drunc::broker::Broker broker(std::move(config));
     int signal_number = 0;
-    sigwait(&stop_signals, &signal_number);
+    while (sigwait(&stop_signals, &signal_number) == 0 && signal_number == SIGHUP) broker.reload();
     spdlog::info("received {}, stopping", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   } catch (const drunc::broker::ConfigError& error) {
     std::cerr << "drunc-broker: configuration error: " << error.what() << "\n";

@@ -68,6 +68,14 @@ void EventPublisher::broadcast_text(pm::BroadcastType type, const std::string& t
   send(broadcast_feed_, payload_buffer_, 0, {});
 }
 
+void EventPublisher::broadcast_message(pm::BroadcastType type, const google::protobuf::Message& data) {
+  if (!broadcasts_wanted_) return skip(broadcast_feed_, 1);
+  broadcast_.set_type(type);
+  broadcast_.mutable_data()->PackFrom(data);
+  broadcast_.SerializeToString(&payload_buffer_);
+  send(broadcast_feed_, payload_buffer_, 0, {});
+}
+
 void EventPublisher::send(FeedTopic& topic, std::string_view payload, std::uint32_t generation,
                           std::string_view transition, std::uint64_t session_sequence) {
   meta_.set_sequence(++sequence_);

@@ -59,6 +59,8 @@ class EventPublisher {
     if (!broadcasts_wanted_) return skip(broadcast_feed_, 1);
     broadcast_text(type, text());
   }
+  // A broadcast whose data is a message other than PlainText.
+  void broadcast_message(dunedaq::druncschema::BroadcastType type, const google::protobuf::Message& data);
   // The topic_sequence the next log line of this process will carry.
   static std::uint64_t next_log_sequence(const ProcessRecord& record) { return record.log_feed.sequence + 1; }
 

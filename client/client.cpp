@@ -6,6 +6,7 @@
 #include <zmq_addon.hpp>
 
 #include "druncschema/generic.pb.h"
+#include "wire/certificate.hpp"
 #include "wire/topic.hpp"
 
 namespace drunc::client {
@@ -33,8 +34,69 @@ std::optional<drunc_zmq::FeedPosition> feed_position(const pm::Response& respons
   return std::nullopt;
 }
 
-Client::Client(const std::string& address, Duration timeout)
-    : context_(1), socket_(context_, zmq::socket_type::dealer), timeout_(timeout) {
+CurveKeys load_curve_keys(const std::string& certificate, const std::string& server_key) {
+  if (certificate.empty() && server_key.empty()) return {};
+  if (certificate.empty())
+    throw std::runtime_error("a server key was given without a client certificate (--certificate, DRUNC_CERTIFICATE)");
+  if (server_key.empty())
+    throw std::runtime_error("a client certificate was given without the broker's public key (--server-key, "
+                             "DRUNC_SERVER_KEY)");
+  CurveKeys keys;
+  try {
+    const auto mine = wire::read_certificate(certificate);
+    if (mine.secret_key.empty())
+      throw std::runtime_error(certificate + " holds no secret-key: give the secret certificate (NAME.key_secret "
+                               "from zmq.auth, NAME_secret from drunc-pm keygen)");
+    keys.public_key = mine.public_key;
+    keys.secret_key = mine.secret_key;
+    if (auto user = mine.metadata.find("user"); user != mine.metadata.end()) keys.user = user->second;
+    keys.server_key = server_key.size() == 40 && !wire::z85_decode_key(server_key).empty()
+                          ? server_key
+                          : wire::read_certificate(server_key).public_key;
+  } catch (const wire::CertificateError& error) {
+    throw std::runtime_error(error.what());
+  }
+  return keys;
+}
+
+CurveKeys curve_keys_from_environment() {
+  auto value = [](const char* name) {
+    const char* text = std::getenv(name);
+    return std::string(text ? text : "");
+  };
+  return load_curve_keys(value("DRUNC_CERTIFICATE"), value("DRUNC_SERVER_KEY"));
+}
+
+namespace {
+
+void apply_curve_keys(zmq::socket_t& socket, const CurveKeys& keys) {
+  if (!keys.enabled()) return;
+  socket.set(zmq::sockopt::curve_serverkey, keys.server_key);
+  socket.set(zmq::sockopt::curve_publickey, keys.public_key);
+  socket.set(zmq::sockopt::curve_secretkey, keys.secret_key);
+}
+
+// Waits until socket is readable or timeout passes, reading the monitor's
+// events meanwhile: a refused handshake throws HandshakeError.
+bool wait_readable(zmq::socket_t& socket, HandshakeMonitor* monitor, std::chrono::milliseconds timeout) {
+  zmq::pollitem_t items[] = {{socket.handle(), 0, ZMQ_POLLIN, 0},
+                             {monitor ? monitor->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0}};
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    zmq::poll(items, monitor ? 2 : 1, std::max(left, std::chrono::milliseconds(0)));
+    if (monitor && (items[1].revents & ZMQ_POLLIN)) monitor->check();
+    if (items[0].revents & ZMQ_POLLIN) return true;
+    if (left.count() <= 0) return false;
+  }
+}
+
+}  // namespace
+
+Client::Client(const std::string& address, Duration timeout, CurveKeys keys)
+    : context_(1), socket_(context_, zmq::socket_type::dealer), keys_(std::move(keys)), timeout_(timeout) {
+  apply_curve_keys(socket_, keys_);
+  monitor_ = std::make_unique<HandshakeMonitor>(context_, socket_, address, keys_.enabled());
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::rcvhwm, 0);  // a long logs stream is never cut
   socket_.set(zmq::sockopt::sndhwm, 0);  // a pipelined session boot is never blocked
@@ -61,7 +123,6 @@ std::string Client::send(Command command, const google::protobuf::Message* data)
 }
 
 std::optional<Reply> Client::receive_from_socket(Duration timeout) {
-  zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     std::vector<zmq::message_t> frames;
@@ -76,7 +137,7 @@ std::optional<Reply> Client::receive_from_socket(Duration timeout) {
     }
     const auto left = std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
-    zmq::poll(&item, 1, left);
+    wait_readable(socket_, monitor_.get(), left);
   }
 }
 
@@ -160,8 +221,10 @@ std::uint64_t Client::logs(const pm::LogRequest& request, const std::function<vo
   }
 }
 
-Subscriber::Subscriber(const std::string& address, const std::vector<std::string>& prefixes)
+Subscriber::Subscriber(const std::string& address, const std::vector<std::string>& prefixes, CurveKeys keys)
     : context_(1), socket_(context_, zmq::socket_type::sub), prefixes_(prefixes) {
+  apply_curve_keys(socket_, keys);
+  monitor_ = std::make_unique<HandshakeMonitor>(context_, socket_, address, keys.enabled());
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::rcvhwm, 0);
   for (const auto& prefix : prefixes) socket_.set(zmq::sockopt::subscribe, prefix);
@@ -203,8 +266,7 @@ bool Subscriber::wait_until_live(Client& client, std::chrono::milliseconds timeo
 }
 
 std::optional<Event> Subscriber::receive(std::chrono::milliseconds timeout) {
-  zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
+  if (!wait_readable(socket_, monitor_.get(), timeout)) return std::nullopt;
   std::vector<zmq::message_t> frames;
   if (!zmq::recv_multipart(socket_, std::back_inserter(frames)) || frames.size() != 3)
     throw std::runtime_error("malformed event: expected [topic][payload][EventMeta]");

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -21,6 +22,7 @@
 #include <zmq.hpp>
 
 #include "drunc_zmq/events.pb.h"
+#include "handshake_monitor.hpp"
 #include "druncschema/process_manager.pb.h"
 #include "druncschema/request_response.pb.h"
 #include "wire/envelope.hpp"
@@ -45,6 +47,25 @@ class ResponseError : public std::runtime_error {
   std::string text_;
 };
 
+// CURVE keys for a broker with security.mode "curve" (docs/PROTOCOL.md,
+// "Security"); all empty for a broker without security.
+struct CurveKeys {
+  std::string public_key;  // the client's, Z85
+  std::string secret_key;  // the client's, Z85
+  std::string server_key;  // the broker's public key, Z85
+  std::string user;        // the "user" in the client certificate's metadata, if any
+  bool enabled() const { return !server_key.empty(); }
+};
+
+// certificate: the client's secret certificate file (zmq.auth's NAME.key_secret,
+// drunc-pm keygen's NAME_secret); server_key: the broker's public
+// certificate file, or its public key as 40 Z85 characters. Both empty: no
+// security. Throws std::runtime_error naming the file or setting at fault.
+CurveKeys load_curve_keys(const std::string& certificate, const std::string& server_key);
+
+// The same from the environment: DRUNC_CERTIFICATE and DRUNC_SERVER_KEY.
+CurveKeys curve_keys_from_environment();
+
 struct Reply {
   std::string request_id;
   bool more = false;  // a `more` part of a stream; the stream ends with more == false
@@ -62,7 +83,8 @@ class Client {
  public:
   using Duration = std::chrono::milliseconds;
 
-  explicit Client(const std::string& address, Duration timeout = std::chrono::seconds(10));
+  // A refused handshake ends any wait with HandshakeError.
+  explicit Client(const std::string& address, Duration timeout = std::chrono::seconds(10), CurveKeys keys = {});
 
   // ---- Asynchronous: send now, collect replies later.
   std::string send(wire::Command command, const google::protobuf::Message* data);
@@ -87,6 +109,8 @@ class Client {
                      const std::function<void(const dunedaq::druncschema::LogLine&)>& on_line);
 
   void set_token(dunedaq::druncschema::Token token) { token_ = std::move(token); }
+  // The keys this client connects with, for a Subscriber to the same broker.
+  const CurveKeys& curve_keys() const { return keys_; }
   Duration timeout() const { return timeout_; }
 
  private:
@@ -96,6 +120,8 @@ class Client {
 
   zmq::context_t context_;
   zmq::socket_t socket_;
+  std::unique_ptr<HandshakeMonitor> monitor_;
+  CurveKeys keys_;
   Duration timeout_;
   std::uint64_t next_request_ = 1;
   dunedaq::druncschema::Token token_;
@@ -113,7 +139,8 @@ struct Event {
 // ("" for everything). Not thread-safe.
 class Subscriber {
  public:
-  Subscriber(const std::string& address, const std::vector<std::string>& prefixes);
+  // A refused handshake ends next() with HandshakeError.
+  Subscriber(const std::string& address, const std::vector<std::string>& prefixes, CurveKeys keys = {});
   std::optional<Event> next(std::chrono::milliseconds timeout);
 
   // Returns once the subscriptions are known to have reached the broker
@@ -130,6 +157,7 @@ class Subscriber {
 
   zmq::context_t context_;
   zmq::socket_t socket_;
+  std::unique_ptr<HandshakeMonitor> monitor_;
   std::vector<std::string> prefixes_;
   std::deque<Event> kept_;  // received while waiting until live
 };

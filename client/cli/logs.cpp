@@ -80,7 +80,8 @@ int print_logs(client::Client& client, const LogsOptions& options) {
   // Subscribe first, then read the ring: a line is then in one or both, never in neither.
   client::Subscriber subscriber(feed.address(),
                                 {wire::process_topic(wire::kLogKind, metadata.session(), metadata.name(), uuid),
-                                 wire::process_topic(wire::kStateKind, metadata.session(), metadata.name(), uuid)});
+                                 wire::process_topic(wire::kStateKind, metadata.session(), metadata.name(), uuid)},
+                                client.curve_keys());
   if (!subscriber.wait_until_live(client, std::chrono::seconds(10)))
     throw std::runtime_error("the event feed at " + feed.address() + " does not answer");
   pm::ProcessQuery by_uuid;

@@ -6,10 +6,12 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <map>
 
 #include <CLI/CLI.hpp>
 
 #include "client.hpp"
+#include "wire/certificate.hpp"
 #include "output.hpp"
 #include "session_file.hpp"
 #include "logs.hpp"
@@ -53,7 +55,30 @@ struct Options {
   std::string broker = "tcp://127.0.0.1:5555";
   double timeout_s = 10;
   bool json = false;
+  std::string certificate;  // the client's secret certificate
+  std::string server_key;   // the broker's public certificate or key
 };
+
+// keygen: a certificate pair in the zmq.auth format, NAME.key and NAME.key_secret.
+int keygen(std::string name, const std::string& user, const std::string& role, const std::string& sessions) {
+  if (name.size() > 4 && name.compare(name.size() - 4, 4, ".key") == 0) name.resize(name.size() - 4);
+  std::map<std::string, std::string> metadata;
+  const auto slash = name.rfind('/');
+  metadata["user"] = user.empty() ? name.substr(slash == std::string::npos ? 0 : slash + 1) : user;
+  if (!role.empty()) metadata["role"] = role;
+  if (!sessions.empty()) metadata["sessions"] = sessions;
+  for (const auto& [key, value] : metadata)
+    for (unsigned char c : value)
+      if (c < 0x20 || c == '"' || c == 0x7f)
+        throw CLI::ValidationError("keygen", key + " must not hold quotes or control characters");
+  const auto certificate = drunc::wire::generate_certificate(metadata);
+  drunc::wire::write_certificate_pair(certificate, name + ".key");
+  std::cout << "public certificate: " << name << ".key (give it to the broker's security.client_certificates "
+            << "directory, or to clients as --server-key)\nsecret certificate: " << name
+            << ".key_secret (mode 0600: keep it to yourself; --certificate)\npublic key: " << certificate.public_key
+            << "\n";
+  return 0;
+}
 
 void print_list(const pm::ProcessInstanceList& list, const Options& options, bool long_format) {
   if (options.json)
@@ -114,6 +139,22 @@ int main(int argc, char** argv) {
   app.add_option("-b,--broker", options.broker, "control endpoint of the broker (env DRUNC_PM_BROKER)")->capture_default_str();
   app.add_option("-t,--timeout", options.timeout_s, "seconds to wait for an answer")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("--json", options.json, "print answers as JSON, one document per line");
+  if (const char* value = std::getenv("DRUNC_CERTIFICATE")) options.certificate = value;
+  if (const char* value = std::getenv("DRUNC_SERVER_KEY")) options.server_key = value;
+  app.add_option("--certificate", options.certificate,
+                 "this client's secret CURVE certificate, for a broker with security.mode \"curve\" "
+                 "(env DRUNC_CERTIFICATE)");
+  app.add_option("--server-key", options.server_key,
+                 "the broker's public certificate file, or its public key in Z85 (env DRUNC_SERVER_KEY)");
+
+  auto* keygen_command = app.add_subcommand("keygen", "write a CURVE certificate pair: NAME.key and NAME.key_secret");
+  std::string keygen_name, keygen_user, keygen_role, keygen_sessions;
+  keygen_command->add_option("NAME", keygen_name, "file name, without .key (a path may lead to it)")->required();
+  keygen_command->add_option("--user", keygen_user, "the user this key stands for (default: NAME's last part)");
+  keygen_command->add_option("--role", keygen_role, "observer, operator or admin (clients; none for a broker's key)")
+      ->check(CLI::IsMember({"observer", "operator", "admin"}));
+  keygen_command->add_option("--sessions", keygen_sessions,
+                             "the sessions an operator may act on, comma-separated, or * (default: *)");
 
   auto* describe = app.add_subcommand("describe", "describe the process manager and its commands");
 
@@ -175,10 +216,20 @@ int main(int argc, char** argv) {
   }
 
   try {
-    drunc::client::Client client(options.broker,
-                                 std::chrono::milliseconds(static_cast<long>(options.timeout_s * 1000)));
+    if (*keygen_command) return keygen(keygen_name, keygen_user, keygen_role, keygen_sessions);
+    // A session file may name the keys too; options and environment come first.
+    if (*boot && !session_file.empty() && options.certificate.empty() && options.server_key.empty()) {
+      const auto keys = drunc::cli::session_file_keys(session_file);
+      options.certificate = keys.certificate;
+      options.server_key = keys.server_key;
+    }
+    auto keys = drunc::client::load_curve_keys(options.certificate, options.server_key);
+    // With a certificate the broker knows who we are; a token naming another user would be refused.
     pm::Token token;
-    token.set_user_name(current_user());
+    token.set_user_name(keys.enabled() ? keys.user : current_user());
+    drunc::client::Client client(options.broker,
+                                 std::chrono::milliseconds(static_cast<long>(options.timeout_s * 1000)),
+                                 std::move(keys));
     client.set_token(token);
 
     if (*describe) {
@@ -190,9 +241,16 @@ int main(int argc, char** argv) {
       std::cout << "name: " << description.name() << "\ntype: " << description.type()
                 << "\nsession: " << description.session() << "\n";
       drunc_zmq::EventFeed feed;
-      if (description.broadcast().UnpackTo(&feed))
+      if (description.broadcast().UnpackTo(&feed)) {
         std::cout << "events: " << feed.address() << " (" << feed.protocol() << "), "
                   << feed.events_dropped() << " refused to slow subscribers since start\n";
+        std::cout << "security: " << (feed.security_mode().empty() ? "unknown" : feed.security_mode())
+                  << (feed.insecure_network_allowed()
+                          ? " -- INSECURE: reachable from the network with no authentication "
+                            "(security.allow_insecure_network)"
+                          : "")
+                  << "\n";
+      }
       std::vector<std::vector<std::string>> rows = {{"command", "data type", "return type", "help"}};
       for (const auto& command : description.commands())
         rows.push_back({command.name(), command.data_type_size() ? command.data_type(0) : "",
@@ -242,6 +300,7 @@ int main(int argc, char** argv) {
       if (!client.describe().broadcast().UnpackTo(&feed))
         throw std::runtime_error("the broker does not say where its event feed is");
       watch_options.json = options.json;
+      watch_options.keys = client.curve_keys();
       return drunc::cli::watch(feed.address(), watch_options);
     } else if (*logs) {
       logs_options.query = logs_query.query();
@@ -256,6 +315,9 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const drunc::client::ResponseError& error) {
     std::cerr << "drunc-pm: " << app.get_subcommands().front()->get_name() << " failed: " << error.what() << "\n";
+    return 1;
+  } catch (const drunc::client::HandshakeError& error) {
+    std::cerr << "drunc-pm: " << error.what() << "\n";
     return 1;
   } catch (const drunc::client::TimeoutError& error) {
     std::cerr << "drunc-pm: no answer from " << options.broker << " within " << options.timeout_s

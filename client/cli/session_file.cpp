@@ -13,7 +13,7 @@ using nlohmann::json;
 namespace pm = dunedaq::druncschema;
 
 const std::vector<std::string> kSessionKeys = {"session", "user", "hosts", "execution_directory", "logs_directory",
-                                               "env", "processes"};
+                                               "env", "processes", "certificate", "server_key"};
 const std::vector<std::string> kProcessKeys = {"name", "commands", "user", "hosts", "execution_directory",
                                                "log", "env", "tree_id"};
 
@@ -53,17 +53,38 @@ std::map<std::string, std::string> env_of(const json& object, const std::string&
   return env;
 }
 
-}  // namespace
-
-std::vector<pm::BootRequest> load_session_file(const std::string& path, const std::string& default_user) {
+json read_json(const std::string& path) {
   std::ifstream file(path);
   if (!file) throw SessionFileError(path + ": cannot be read");
-  json document;
   try {
-    document = json::parse(file, nullptr, true, /*ignore_comments=*/true);
+    return json::parse(file, nullptr, true, /*ignore_comments=*/true);
   } catch (const json::parse_error& error) {
     throw SessionFileError(path + ": not valid JSON: " + error.what());
   }
+}
+
+}  // namespace
+
+SessionKeys session_file_keys(const std::string& path) {
+  const json document = read_json(path);
+  if (!document.is_object()) return {};
+  const auto slash = path.rfind('/');
+  const std::string directory = slash == std::string::npos ? "" : path.substr(0, slash + 1);
+  auto resolve = [&](const std::string& value, bool may_be_key) {
+    if (value.empty() || value.front() == '/') return value;
+    if (may_be_key && value.size() == 40 && value.find('/') == std::string::npos &&
+        value.find('.') == std::string::npos)
+      return value;  // a Z85 key, not a file name
+    return directory + value;
+  };
+  SessionKeys keys;
+  keys.certificate = resolve(string_of(document, "certificate", path, ""), false);
+  keys.server_key = resolve(string_of(document, "server_key", path, ""), true);
+  return keys;
+}
+
+std::vector<pm::BootRequest> load_session_file(const std::string& path, const std::string& default_user) {
+  const json document = read_json(path);
   if (!document.is_object()) throw SessionFileError(path + ": must be a JSON object");
   check_keys(document, kSessionKeys, path);
 

@@ -19,4 +19,12 @@ class SessionFileError : public std::runtime_error {
 std::vector<dunedaq::druncschema::BootRequest> load_session_file(const std::string& path,
                                                                  const std::string& default_user);
 
+// The CURVE keys a session file names ("certificate", "server_key"; relative
+// paths are taken from the file's directory); empty when it names none.
+struct SessionKeys {
+  std::string certificate;
+  std::string server_key;
+};
+SessionKeys session_file_keys(const std::string& path);
+
 }  // namespace drunc::cli

@@ -80,7 +80,7 @@ class LossReporter {
 }  // namespace
 
 int watch(const std::string& events_address, const WatchOptions& options) {
-  client::Subscriber subscriber(events_address, prefixes(options));
+  client::Subscriber subscriber(events_address, prefixes(options), options.keys);
   const bool tty = ::isatty(STDOUT_FILENO) && !options.json;
   const char* reset = tty ? "\033[0m" : "";
   LossReporter losses;

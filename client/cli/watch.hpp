@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "client.hpp"
+
 namespace drunc::cli {
 
 struct WatchOptions {
@@ -10,6 +12,7 @@ struct WatchOptions {
   std::string name;     // only this exact friendly name ("" = all); needs no session filter
   bool logs = false, states = false, broadcasts = false;  // none set = all three
   bool json = false;
+  client::CurveKeys keys;  // CURVE keys for the feed, if the broker uses them
 };
 
 // Follows the feed at events_address until interrupted (Ctrl-C). Returns an exit status.
