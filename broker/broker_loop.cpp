@@ -350,7 +350,8 @@ void BrokerLoop::authorise(const ClientIdentity& identity, Command command, cons
   auto refuse = [&](const std::vector<std::string>& sessions) {
     std::string list;
     for (const auto& session : sessions) list += (list.empty() ? "\"" : ", \"") + session + "\"";
-    throw NotAuthorised(who + " may not " + name + " processes of session " + list +
+    throw NotAuthorised(who + " may not " + (command == Command::logs ? "read the logs of" : name) +
+                        " processes of session " + list +
                         ": its certificate allows only its own sessions; nothing was done");
   };
   switch (command) {

@@ -71,8 +71,6 @@ ClientIdentity identity_from(const wire::Certificate& certificate, const std::st
     }
     if (identity.sessions.empty()) throw fail("metadata sessions \"" + sessions + "\" names no session");
   }
-  if (role.empty())
-    spdlog::warn("{}: no role in the certificate's metadata: {} is an observer", path, identity.user);
   return identity;
 }
 
@@ -147,6 +145,10 @@ AccessList load_access_list(const std::string& directory) {
     existing->second = identity;
     with_metadata[identity.public_key] = true;
   }
+  for (const auto& [key, identity] : list)
+    if (!with_metadata[key])
+      spdlog::warn("{}: no metadata (user, role, sessions): {} is an observer of every session", identity.file,
+                   identity.user);
   return list;
 }
 

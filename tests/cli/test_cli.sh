@@ -155,5 +155,50 @@ check "logs --grep keeps only the matching lines" test "$out" = $'line 20\nline 
 out=$(pm terminate)
 check "terminate leaves nothing alive" test "$(grep -c ' True ' <<<"$out")" -eq 0
 
+# keygen, and a CURVE broker reached with --certificate/--server-key, the environment and a session file
+keys=$work/keys
+mkdir -p "$keys/clients"
+( cd "$keys" && "$pm_bin" keygen server >/dev/null && "$pm_bin" keygen ops --user olga --role operator --sessions secure \
+  >/dev/null && "$pm_bin" keygen stranger --role admin >/dev/null )
+check "keygen writes a public and a secret certificate" test -f "$keys/ops.key" -a -f "$keys/ops.key_secret"
+check "keygen makes the secret certificate private" test "$(stat -c %a "$keys/ops.key_secret")" = 600
+check "keygen writes the metadata" grep -q 'role = "operator"' "$keys/ops.key"
+cp "$keys/ops.key" "$keys/clients/"
+cat >"$work/secure.json" <<JSON
+{"name": "secure-cli-pm", "control_endpoint": "tcp://127.0.0.1:*", "events_endpoint": "tcp://127.0.0.1:*",
+ "security": {"mode": "curve", "server_certificate": "$keys/server.key_secret", "client_certificates": "$keys/clients"}}
+JSON
+exec {secure_out}< <(exec "$broker_bin" --config "$work/secure.json" 2>&1)
+secure_pid=$!
+secure_endpoint=""
+while IFS= read -r -t 30 -u "$secure_out" line; do
+  if [[ $line =~ serving\ on\ (tcp://[0-9.]+:[0-9]+) ]]; then secure_endpoint=${BASH_REMATCH[1]}; break; fi
+done
+cat <&"$secure_out" >/dev/null &
+spm() { "$pm_bin" --broker "$secure_endpoint" "$@"; }
+out=$(spm --certificate "$keys/ops.key_secret" --server-key "$keys/server.key" boot -n guarded -s secure -- sleep 300)
+check "an operator boots in its session with --certificate and --server-key" grep -q "^secure  *guarded" <<<"$out"
+out=$(DRUNC_CERTIFICATE=$keys/ops.key_secret DRUNC_SERVER_KEY=$keys/server.key spm ps)
+check "the keys may come from the environment" grep -q "guarded" <<<"$out"
+cat >"$work/secure-session.json" <<JSON
+{"session": "secure", "certificate": "keys/ops.key_secret", "server_key": "keys/server.key",
+ "processes": [{"name": "from-file", "commands": [["sleep", "300"]]}]}
+JSON
+out=$(spm boot -f "$work/secure-session.json")
+check "the keys may come from the session file" grep -q "from-file" <<<"$out"
+err=$(spm --certificate "$keys/ops.key_secret" --server-key "$keys/server.key" boot -n elsewhere -s other -- true 2>&1)
+check "an operator is refused another session, with rc 1" test $? -eq 1
+check "the refusal names user, command and session" grep -q 'NOT_EXECUTED_NOT_AUTHORISED: olga (operator) may not boot processes of session "other"' <<<"$err"
+start=$(date +%s)
+err=$(spm -t 30 --certificate "$keys/stranger.key_secret" --server-key "$keys/server.key" ps 2>&1)
+rc=$?
+check "an unlisted key is reported as refused, rc 1" test $rc -eq 1
+check "the refusal says the broker refused the key" grep -q "refused this key" <<<"$err"
+check "the refusal comes well within the timeout" test $(($(date +%s) - start)) -lt 15
+err=$(spm -t 30 ps 2>&1)
+check "a client without keys is told the broker requires CURVE" grep -q "requires CURVE" <<<"$err"
+spm --certificate "$keys/ops.key_secret" --server-key "$keys/server.key" kill -s secure >/dev/null
+kill "$secure_pid"; wait "$secure_pid" 2>/dev/null
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
