@@ -1,5 +1,6 @@
 #include "broker_loop.hpp"
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -101,11 +102,32 @@ Message unpack(const pm::Request& request, bool optional = false) {
     if (optional) return message;
     throw BadRequestFormat("Request.data is missing: expected " + expected());
   }
-  if (!request.data().Is<Message>())
-    throw BadRequestFormat("Request.data holds " + request.data().type_url() + ": expected " + expected());
+  // PROTOCOL.md fixes the prefix; protobuf's Is<> alone would take any "x/" before the name.
+  if (!request.data().Is<Message>() || request.data().type_url().rfind("type.googleapis.com/", 0) != 0)
+    throw BadRequestFormat("Request.data holds " + request.data().type_url() + ": expected type.googleapis.com/" +
+                           expected());
   if (!request.data().UnpackTo(&message))
     throw BadRequestFormat("Request.data could not be parsed as " + expected());
   return message;
+}
+
+// 1 to 65535 written in decimal digits only, else 0: "2222x", "+22", " 1" are not ports.
+int parse_port(std::string_view text) {
+  if (text.empty() || text.size() > 5) return 0;
+  int port = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return 0;
+    port = port * 10 + (c - '0');
+  }
+  return port <= 65535 ? port : 0;
+}
+
+// Letters, digits and . - _ (names), : (IPv6 addresses), % (IPv6 zones):
+// anything else ("a;rm -rf /", spaces, quotes) cannot be a host.
+bool plausible_host_name(const std::string& host) {
+  for (unsigned char c : host)
+    if (!std::isalnum(c) && c != '.' && c != '-' && c != '_' && c != ':' && c != '%') return false;
+  return true;
 }
 
 // The query a request names, in a few words, for the audit line.
@@ -652,16 +674,16 @@ HostRoute BrokerLoop::route(const std::string& allowed_host, const pm::ProcessMe
     route.host = allowed_host.substr(1, close - 1);
     if (close + 1 < allowed_host.size()) {
       if (allowed_host[close + 1] != ':') return {};
-      route.port = std::atoi(allowed_host.c_str() + close + 2);
-      if (route.port <= 0 || route.port > 65535) return {};
+      route.port = parse_port(std::string_view(allowed_host).substr(close + 2));
+      if (route.port == 0) return {};
     }
   } else if (const auto colon = allowed_host.find(':');
              colon != std::string::npos && allowed_host.find(':', colon + 1) == std::string::npos) {
     route.host = allowed_host.substr(0, colon);
-    route.port = std::atoi(allowed_host.c_str() + colon + 1);
-    if (route.port <= 0 || route.port > 65535) return {};
+    route.port = parse_port(std::string_view(allowed_host).substr(colon + 1));
+    if (route.port == 0) return {};
   }
-  if (route.host.empty()) return {};
+  if (route.host.empty() || !plausible_host_name(route.host)) return {};
   // A local host with an explicit port means an SSH server on this machine.
   if (route.port == 0)
     for (const auto& local : config_.local_hosts)

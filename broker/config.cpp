@@ -1,6 +1,10 @@
 #include "config.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <fstream>
 #include <sstream>
@@ -146,6 +150,33 @@ workers::SshSettings parse_ssh(const json& object, const std::string& source) {
   for (auto& path : ssh.key_files) path = expand_home(path);
   for (auto& path : ssh.known_hosts_files) path = expand_home(path);
   ssh.accepted_hosts_file = expand_home(ssh.accepted_hosts_file);
+
+  // Files named explicitly must be there now, not at the first boot an hour later.
+  if (read.find("key_files"))
+    for (const auto& path : ssh.key_files)
+      if (::access(path.c_str(), R_OK) != 0) read.fail("key_files", path + ": " + std::strerror(errno));
+  if (read.find("known_hosts_files"))
+    for (const auto& path : ssh.known_hosts_files)
+      if (::access(path.c_str(), R_OK) != 0) {
+        if (ssh.host_key_policy == workers::HostKeyPolicy::strict)
+          read.fail("known_hosts_files", path + ": " + std::strerror(errno) + " (host_key_policy is strict)");
+        spdlog::warn("{}: setting \"ssh.known_hosts_files\": {}: {}", source, path, std::strerror(errno));
+      }
+  if (ssh.host_key_policy == workers::HostKeyPolicy::accept_new) {
+    // Writable if it exists, else the nearest existing directory above it must be.
+    std::string probe = ssh.accepted_hosts_file;
+    while (::access(probe.c_str(), F_OK) != 0 && probe.find('/') != std::string::npos) {
+      probe.resize(probe.rfind('/'));
+      if (probe.empty()) probe = "/";
+    }
+    struct stat status {};
+    const bool exists = ::stat(probe.c_str(), &status) == 0;
+    const bool right_kind = exists && (probe == ssh.accepted_hosts_file ? S_ISREG(status.st_mode) : S_ISDIR(status.st_mode));
+    if (!right_kind || ::access(probe.c_str(), W_OK) != 0)
+      read.fail("accepted_hosts_file", ssh.accepted_hosts_file + " cannot be written (" + probe + ": " +
+                                           (right_kind ? std::strerror(errno) : exists ? "not a directory" : "missing") +
+                                           ")");
+  }
   return ssh;
 }
 
@@ -215,6 +246,8 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   config.max_message_bytes = read.integer("max_message_bytes", 1 << 20, 1024, std::int64_t{1} << 31);
   config.events_high_water_mark = static_cast<int>(read.integer("events_high_water_mark", 100000, 0, 100'000'000));
   read.strings("local_hosts", config.local_hosts);
+  if (config.local_hosts.empty())
+    read.fail("local_hosts", "must name at least one host (\"localhost\"): processes for this machine need a name");
   read.string("log_level", config.log_level, false);
   if (std::find(kLogLevels.begin(), kLogLevels.end(), config.log_level) == kLogLevels.end())
     read.fail("log_level", "must be one of trace, debug, info, warn, error, critical, off");

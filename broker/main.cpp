@@ -38,7 +38,12 @@ int main(int argc, char** argv) {
 
   try {
     auto config = config_path.empty() ? drunc::broker::default_config() : drunc::broker::load_config_file(config_path);
-    if (!log_level.empty()) config.log_level = log_level;
+    if (!log_level.empty()) {
+      if (spdlog::level::from_str(log_level) == spdlog::level::off && log_level != "off")
+        throw drunc::broker::ConfigError("--log-level " + log_level +
+                                         ": expected trace, debug, info, warn, error, critical or off");
+      config.log_level = log_level;
+    }
     spdlog::set_level(spdlog::level::from_str(config.log_level));
     drunc::broker::Broker broker(std::move(config));
     int signal_number = 0;

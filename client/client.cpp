@@ -268,7 +268,8 @@ bool Subscriber::wait_until_live(Client& client, std::chrono::milliseconds timeo
 std::optional<Event> Subscriber::receive(std::chrono::milliseconds timeout) {
   if (!wait_readable(socket_, monitor_.get(), timeout)) return std::nullopt;
   std::vector<zmq::message_t> frames;
-  if (!zmq::recv_multipart(socket_, std::back_inserter(frames)) || frames.size() != 3)
+  // Frames after the third are extensions this client does not know yet: ignored.
+  if (!zmq::recv_multipart(socket_, std::back_inserter(frames)) || frames.size() < 3)
     throw std::runtime_error("malformed event: expected [topic][payload][EventMeta]");
   Event event{frames[0].to_string(), frames[1].to_string(), {}};
   if (!event.meta.ParseFromArray(frames[2].data(), static_cast<int>(frames[2].size())))

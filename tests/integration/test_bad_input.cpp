@@ -150,6 +150,40 @@ TEST_CASE("Request.data missing or of the wrong Any type names the expected type
   check_still_serving(broker);
 }
 
+TEST_CASE("an Any whose type URL lacks the type.googleapis.com/ prefix is BAD_REQUEST_FORMAT") {
+  TestBroker broker;
+  RawClient raw(broker.control_endpoint());
+  for (const char* url : {"example.org/dunedaq.druncschema.ProcessQuery", "/dunedaq.druncschema.ProcessQuery",
+                          "x/y/dunedaq.druncschema.ProcessQuery"}) {
+    pm::Request request;
+    request.mutable_data()->set_type_url(url);
+    raw.send({"drunc-pm/1", "odd-url", "ps", request.SerializeAsString()});
+    const auto response = response_of(raw.receive(), "odd-url");
+    CHECK(response.flag() == pm::NOT_EXECUTED_BAD_REQUEST_FORMAT);
+    CHECK_THAT(error_text(response), Catch::Contains("type.googleapis.com/dunedaq.druncschema.ProcessQuery"));
+  }
+  check_still_serving(broker);
+}
+
+TEST_CASE("a host whose port is not a plain number, or whose name holds shell words, is not a host") {
+  TestBroker broker;
+  auto client = broker.client();
+  for (const char* host : {"127.0.0.2:2222x", "127.0.0.2:2222; rm -rf /", "127.0.0.2:+2222", "localhost: 1",
+                           "[::1]:22x", "[::1]:", "host:0", "host:65536", "a b", "host;id"}) {
+    auto request = boot_request("junk-host", "true");
+    request.mutable_process_restriction()->clear_allowed_hosts();
+    request.mutable_process_restriction()->add_allowed_hosts(host);
+    try {
+      client.boot(request);
+      FAIL("booted on " << host);
+    } catch (const drunc::client::ResponseError& error) {
+      CHECK(error.flag() == pm::DRUNC_EXCEPTION_THROWN);
+      CHECK_THAT(error.text(), Catch::Contains("not a valid host name"));
+    }
+  }
+  CHECK(client.ps().values_size() == 0);
+}
+
 TEST_CASE("an oversized message is refused by the socket and the broker keeps serving") {
   TestBroker broker([](auto& config) { config.max_message_bytes = 64 * 1024; });
   RawClient raw(broker.control_endpoint());

@@ -1,6 +1,7 @@
 // The XPUB feed: state changes and log lines, with the topic grammar and the
 // sequence numbers of docs/PROTOCOL.md.
 #include <catch2/catch.hpp>
+#include <zmq_addon.hpp>
 
 #include "drunc_zmq/events.pb.h"
 #include "druncschema/broadcast.pb.h"
@@ -274,4 +275,27 @@ TEST_CASE("a subscriber that joins late keeps a table equal to ps from one ps an
   CHECK_FALSE(table.processes().contains(quitter));
   CHECK(table.processes().at(sleepers[1]).status_code() == pm::ProcessInstance::DEAD);
   CHECK(table.processes().at(sleepers[2]).status_code() == pm::ProcessInstance::RUNNING);
+}
+
+TEST_CASE("the client Subscriber takes events with frames it does not know yet (a future extension)") {
+  zmq::context_t context(1);
+  zmq::socket_t publisher(context, zmq::socket_type::xpub);
+  publisher.set(zmq::sockopt::linger, 0);
+  publisher.bind("tcp://127.0.0.1:*");
+  drunc::client::Subscriber subscriber(publisher.get(zmq::sockopt::last_endpoint), {"log/"});
+  zmq::message_t subscription;  // the subscription has arrived: events sent from now on are delivered
+  REQUIRE(publisher.recv(subscription));
+  drunc_zmq::EventMeta meta;
+  meta.set_sequence(1);
+  std::vector<zmq::message_t> frames;
+  frames.emplace_back(std::string_view("log/s/n/u"));
+  frames.emplace_back(std::string_view("payload"));
+  frames.emplace_back(meta.SerializeAsString());
+  frames.emplace_back(std::string_view("an extension frame"));
+  zmq::send_multipart(publisher, frames);
+  const auto event = subscriber.next(kPatience);
+  REQUIRE(event);
+  CHECK(event->topic == "log/s/n/u");
+  CHECK(event->payload == "payload");
+  CHECK(event->meta.sequence() == 1);
 }

@@ -142,7 +142,7 @@ TEST_CASE("security: a wrong server key and a client without keys get clear erro
   CHECK_THROWS_WITH(no_keys.describe(), Catch::Contains("requires CURVE"));
 }
 
-TEST_CASE("security: an observer lists and reads but may not boot; nothing is started") {
+TEST_CASE("security: an observer lists and reads but may not boot -- nothing is started") {
   SecureBroker secure;
   auto olive = secure.client("olive");
   const auto marker = unique_marker("observer");
@@ -155,7 +155,7 @@ TEST_CASE("security: an observer lists and reads but may not boot; nothing is st
   CHECK(olive.ps().values_size() == 0);
 }
 
-TEST_CASE("security: an operator acts on its own sessions only; a query reaching another session acts on none") {
+TEST_CASE("security: an operator acts on its own sessions only -- a query reaching another session acts on none") {
   SecureBroker secure;
   auto admin = secure.client("admin");
   auto alice = secure.client("alice");
@@ -239,7 +239,7 @@ TEST_CASE("security: SIGHUP's reload refuses a removed key from its next request
   CHECK(admitted);
 }
 
-TEST_CASE("security: only listed subscribers receive events; state-changing requests are announced with their user") {
+TEST_CASE("security: only listed subscribers receive events, and state-changing requests are announced with their user") {
   SecureBroker secure;
   auto admin = secure.client("admin");
   drunc::client::Subscriber listed(secure.broker->events_endpoint(), {""}, secure.keys.of("olive"));

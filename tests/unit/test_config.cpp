@@ -49,4 +49,13 @@ TEST_CASE("configuration errors name the setting") {
   CHECK_THAT(error_of(R"({"events_advertised_endpoint": "garbage"})"), Catch::Contains("events_advertised_endpoint"));
   CHECK_THAT(error_of("[1, 2]"), Catch::Contains("object"));
   CHECK_THAT(error_of("{not json"), Catch::Contains("f.json") && Catch::Contains("JSON"));
+  CHECK_THAT(error_of(R"({"local_hosts": []})"), Catch::Contains("local_hosts") && Catch::Contains("at least one"));
+  CHECK_THAT(error_of(R"({"ssh": {"key_files": ["/nonexistent/id_ed25519"]}})"),
+             Catch::Contains("ssh.key_files") && Catch::Contains("/nonexistent/id_ed25519"));
+  CHECK_THAT(error_of(R"({"ssh": {"known_hosts_files": ["/nonexistent/kh"], "host_key_policy": "strict"}})"),
+             Catch::Contains("ssh.known_hosts_files") && Catch::Contains("/nonexistent/kh"));
+  CHECK_THAT(error_of(R"({"ssh": {"accepted_hosts_file": "/etc/hostname/drunc/known_hosts"}})"),
+             Catch::Contains("ssh.accepted_hosts_file") && Catch::Contains("cannot be written"));
+  CHECK(error_of(R"({"ssh": {"known_hosts_files": ["/nonexistent/kh"], "host_key_policy": "accept-new",
+                     "accepted_hosts_file": "/tmp/drunc-unit/sub/known_hosts"}})") == "no error");
 }

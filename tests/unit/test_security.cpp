@@ -59,7 +59,7 @@ TEST_CASE("certificates: a file without a valid key is refused, naming it") {
                     Catch::Contains("Z85"));
 }
 
-TEST_CASE("certificates: what generate and write produce reads back; the secret file is private") {
+TEST_CASE("certificates: what generate and write produce reads back -- the secret file is private") {
   TempDir dir;
   const auto certificate = wire::generate_certificate({{"user", "carol"}, {"role", "operator"}});
   const auto path = (dir.path / "carol.key").string();
@@ -131,7 +131,7 @@ TEST_CASE("roles: observers read, operators also act, only admins terminate") {
   CHECK_FALSE(broker::changes_state(Command::ps));
 }
 
-TEST_CASE("endpoints: loopback, ipc and inproc are local; wildcards, interfaces and names are not") {
+TEST_CASE("endpoints: loopback, ipc and inproc are local -- wildcards, interfaces and names are not") {
   for (const char* local : {"tcp://127.0.0.1:5555", "tcp://127.1.2.3:*", "tcp://[::1]:5555", "tcp://localhost:5555",
                             "ipc:///tmp/pm", "ipc://@abstract", "inproc://x"})
     CHECK(broker::is_local_endpoint(local));
