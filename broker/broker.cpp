@@ -9,10 +9,11 @@
 
 namespace drunc::broker {
 
-Broker::Broker(Config config)
+Broker::Broker(Config config, std::function<void(const std::string&)> on_failure)
     : context_(1),
       loop_(std::make_unique<BrokerLoop>(context_, std::move(config))),
-      stop_sender_(context_, zmq::socket_type::pair) {
+      stop_sender_(context_, zmq::socket_type::pair),
+      on_failure_(std::move(on_failure)) {
   control_endpoint_ = loop_->control_endpoint();
   events_endpoint_ = loop_->events_endpoint();
   local_launcher_ = std::make_unique<workers::LocalLauncher>(context_, kWorkerEndpoint, kLocalWorker);
@@ -30,8 +31,14 @@ Broker::Broker(Config config)
       loop_->run();
     } catch (const std::exception& error) {
       spdlog::critical("broker loop stopped: {}", error.what());
+      failed_ = true;
+      if (on_failure_) on_failure_(error.what());
     }
   });
+}
+
+void Broker::inject_fault_for_test(const std::string& what) {
+  stop_sender_.send(zmq::buffer(what), zmq::send_flags::none);
 }
 
 void Broker::reload() { stop_sender_.send(zmq::str_buffer("reload"), zmq::send_flags::none); }

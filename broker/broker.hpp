@@ -11,6 +11,8 @@
 // SERVER_SHUTDOWN and joins. Construct and destroy from one thread.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -31,7 +33,10 @@ class BrokerLoop;
 
 class Broker {
  public:
-  explicit Broker(Config config);
+  // on_failure: called, from the broker thread, if that thread stops on an
+  // error (its loop failed, or a launcher worker did): the owner should then
+  // destroy the broker (which kills every process it started) and exit non-zero.
+  explicit Broker(Config config, std::function<void(const std::string& reason)> on_failure = {});
   ~Broker();
 
   Broker(const Broker&) = delete;
@@ -40,6 +45,10 @@ class Broker {
   // Re-reads security.client_certificates (SIGHUP); returns at once. Call it
   // from the thread that constructed the broker.
   void reload();
+  // True once the broker thread has stopped on an error.
+  bool failed() const { return failed_; }
+  // Tests only: "fault" makes the broker loop fail, "fault-worker ID" the worker ID.
+  void inject_fault_for_test(const std::string& what);
 
   // The endpoints as bound: a wildcard port ("tcp://127.0.0.1:*") is resolved.
   const std::string& control_endpoint() const { return control_endpoint_; }
@@ -53,6 +62,8 @@ class Broker {
   zmq::socket_t stop_sender_;
   std::string control_endpoint_;
   std::string events_endpoint_;
+  std::function<void(const std::string&)> on_failure_;
+  std::atomic<bool> failed_{false};
   std::thread thread_;
 };
 

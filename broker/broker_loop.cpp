@@ -274,8 +274,18 @@ void BrokerLoop::run() {
     if (items[0].revents & ZMQ_POLLIN) {
       zmq::message_t signal;
       (void)stop_.recv(signal, zmq::recv_flags::dontwait);
-      if (signal.to_string_view() != "reload") break;
-      reload_access_list();
+      const auto text = signal.to_string_view();
+      if (text == "reload") {
+        reload_access_list();
+      } else if (text == "fault") {
+        throw std::runtime_error("failure injected by a test");
+      } else if (text.rfind("fault-worker ", 0) == 0) {
+        internal::WorkerCommand fail;
+        fail.mutable_fail_for_test();
+        send_to_worker(std::string(text.substr(13)), fail);
+      } else {
+        break;
+      }
     }
     if (zap_ && (items[4].revents & ZMQ_POLLIN)) zap_->answer_requests(admitted_);
     if (items[3].revents & ZMQ_POLLIN) publisher_.read_subscriptions();
@@ -283,8 +293,10 @@ void BrokerLoop::run() {
     if (items[1].revents & ZMQ_POLLIN) receive_worker_reports();
     if (items[2].revents & ZMQ_POLLIN) receive_client_messages();
     send_replies();
+    if (!fatal_.empty()) break;
   }
   shut_down();
+  if (!fatal_.empty()) throw std::runtime_error(fatal_);
 }
 
 // ---- Client requests --------------------------------------------------------
@@ -324,6 +336,9 @@ void BrokerLoop::handle_request(std::vector<zmq::message_t>& frames) {
       throw NotImplemented("unknown command \"" + envelope.command +
                            "\": expected describe, boot, terminate, restart, kill, flush, ps or logs");
     if (!parsed) throw BadRequestFormat("the last frame is not a serialized dunedaq.druncschema.Request");
+    if (stopping())
+      throw DruncError("the process manager is shutting down" + (fatal_.empty() ? "" : " (" + fatal_ + ")") + ": " +
+                       caller.command + " was not carried out");
     if (changes_state(*command)) caller.target = describe_target(*command, request);
     publisher_.broadcast(pm::COMMAND_RECEIVED, [&] { return who(caller) + " sent " + caller.command; });
     if (identity) authorise(*identity, *command, request);
@@ -627,7 +642,7 @@ void BrokerLoop::try_next_host(const std::string& uuid) {
   auto& launch = launches_.at(uuid);
   const auto& hosts = launch.boot.process_restriction().allowed_hosts();
   const auto& description = launch.boot.process_description();
-  if (shutting_down_) {
+  if (stopping()) {
     launch.failures.push_back("the process manager is shutting down");
     launch.next_host = static_cast<std::size_t>(hosts.size());
   }
@@ -649,9 +664,8 @@ void BrokerLoop::try_next_host(const std::string& uuid) {
     start->set_port(static_cast<std::uint32_t>(where.port));
     start->set_script(
         workers::build_launch_script(description, {uuid, launch.generation, host, now_text()}));
-    const std::string& worker = where.worker;
-    send_to_worker(worker, command);
-    return;
+    if (send_to_worker(where.worker, command)) return;
+    launch.failures.push_back(host + ": its launcher worker is not running");
   }
 
   std::string reason = "could not start " + description.metadata().name() + " on any allowed host: ";
@@ -717,13 +731,26 @@ void BrokerLoop::send_kills(const std::vector<ProcessRecord*>& records) {
     command.mutable_kill()->set_timeout_ms(static_cast<std::uint32_t>(config_.kill_timeout.count()));
     record->on_kill_sent();
   }
-  for (const auto& [worker, command] : commands) send_to_worker(worker, command);
+  for (const auto& [worker, command] : commands) {
+    if (send_to_worker(worker, command)) continue;
+    for (const auto& target : command.kill().targets())
+      if (auto* record = registry_.find(target.uuid()); record && is_alive(record->state))
+        report_lost(*record, "its launcher worker " + worker + " is not running");
+  }
 }
 
-void BrokerLoop::send_to_worker(const std::string& worker, const internal::WorkerCommand& command) {
+bool BrokerLoop::send_to_worker(const std::string& worker, const internal::WorkerCommand& command) {
+  if (failed_workers_.count(worker)) return false;
   const std::string bytes = command.SerializeAsString();
-  workers_.send(zmq::buffer(worker), zmq::send_flags::sndmore);
-  workers_.send(zmq::buffer(bytes), zmq::send_flags::none);
+  try {
+    // A worker that is gone is unreachable (router_mandatory): nothing is queued.
+    if (!workers_.send(zmq::buffer(worker), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return false;
+    workers_.send(zmq::buffer(bytes), zmq::send_flags::none);
+  } catch (const zmq::error_t& error) {
+    spdlog::error("cannot reach launcher worker {}: {}", worker, error.what());
+    return false;
+  }
+  return true;
 }
 
 // ---- Worker reports ----------------------------------------------------------
@@ -743,6 +770,10 @@ void BrokerLoop::receive_worker_reports() {
     }
     if (report.has_output()) lines += report.output().lines_size();
     try {
+      if (report.has_worker_failed()) {
+        on_worker_failed(report.worker_failed().worker(), report.worker_failed().reason());
+        continue;
+      }
       handle_report(report);
     } catch (const std::exception& error) {
       spdlog::error("report for {} could not be handled: {}", report.uuid(), error.what());
@@ -768,6 +799,7 @@ void BrokerLoop::handle_report(const internal::WorkerReport& report) {
         on_exited(*record, report.exited());
       return;
     }
+    case internal::WorkerReport::kWorkerFailed:  // handled by receive_worker_reports
     case internal::WorkerReport::KIND_NOT_SET: return;  // a worker's ready message
   }
 }
@@ -815,7 +847,7 @@ void BrokerLoop::on_exited(ProcessRecord& record, const internal::Exited& exited
   if (restart == restarts_waiting_for_exit_.end()) return;
   PendingRestart waiting = std::move(restart->second);
   restarts_waiting_for_exit_.erase(restart);
-  if (shutting_down_) {
+  if (stopping()) {
     record.restart_pending = false;
     reply_error(waiting.caller, pm::DRUNC_EXCEPTION_THROWN, "the process manager is shutting down");
     return;
@@ -828,6 +860,27 @@ void BrokerLoop::on_exited(ProcessRecord& record, const internal::Exited& exited
   launch.kill_on_start = waiting.kill_on_start;
   launches_.emplace(record.uuid, std::move(launch));
   try_next_host(record.uuid);
+}
+
+void BrokerLoop::report_lost(ProcessRecord& record, const std::string& why) {
+  internal::Exited lost;
+  lost.set_return_code(-1);
+  lost.set_lost(true);
+  lost.set_reason("lost: " + why);
+  on_exited(record, lost);
+}
+
+void BrokerLoop::on_worker_failed(const std::string& worker, const std::string& reason) {
+  if (!failed_workers_.insert(worker).second) return;
+  spdlog::critical("launcher worker {} failed: {}; its processes were killed, the broker stops", worker, reason);
+  if (fatal_.empty()) fatal_ = "launcher worker " + worker + " failed: " + reason;
+  for (auto* record : registry_.all())
+    if (record->worker == worker && is_alive(record->state))
+      report_lost(*record, "its launcher worker " + worker + " failed (" + reason + ") and killed it");
+  std::vector<std::string> starting;
+  for (const auto& [uuid, launch] : launches_)
+    if (launch.worker == worker) starting.push_back(uuid);
+  for (const auto& uuid : starting) on_start_failed(uuid, "its launcher worker failed: " + reason);
 }
 
 void BrokerLoop::settle_kills(const std::string& uuid, const ProcessRecord* record) {
@@ -938,19 +991,43 @@ void BrokerLoop::shut_down() {
   send_kills(alive);
   const auto deadline = std::chrono::steady_clock::now() + config_.kill_timeout + std::chrono::seconds(5);
   auto busy = [&] {
-    if (!launches_.empty()) return true;
+    if (!launches_.empty() || !kills_.empty() || !restarts_waiting_for_exit_.empty()) return true;
     for (auto* record : registry_.all())
       if (is_alive(record->state)) return true;
     return false;
   };
+  // Requests that arrive meanwhile are read and answered (handle_request refuses them).
+  zmq::pollitem_t items[] = {{workers_.handle(), 0, ZMQ_POLLIN, 0},
+                             {clients_.handle(), 0, ZMQ_POLLIN, 0},
+                             {zap_ ? zap_->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0}};
   while (busy() && std::chrono::steady_clock::now() < deadline) {
-    zmq::pollitem_t item{workers_.handle(), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, std::chrono::milliseconds(100));
-    if (item.revents & ZMQ_POLLIN) receive_worker_reports();
+    zmq::poll(items, zap_ ? 3 : 2, std::chrono::milliseconds(100));
+    if (items[0].revents & ZMQ_POLLIN) receive_worker_reports();
+    if (items[1].revents & ZMQ_POLLIN) receive_client_messages();
+    if (zap_ && (items[2].revents & ZMQ_POLLIN)) zap_->answer_requests(admitted_);
     send_replies();
   }
+  if (busy()) answer_waiting_requests("the process manager shut down before it ended");
+  // The last requests, and the answers of this turn.
+  receive_client_messages();
+  send_replies();
   publisher_.read_subscriptions();
   publisher_.broadcast(pm::SERVER_SHUTDOWN, [&] { return "process manager " + config_.name + " shut down"; });
+}
+
+void BrokerLoop::answer_waiting_requests(const std::string& why) {
+  for (auto& [uuid, launch] : launches_)
+    reply_error(launch.caller, pm::DRUNC_EXCEPTION_THROWN,
+                launch.boot.process_description().metadata().name() + ": " + why);
+  launches_.clear();
+  for (auto& [uuid, restart] : restarts_waiting_for_exit_)
+    reply_error(restart.caller, pm::DRUNC_EXCEPTION_THROWN, "restart of " + uuid + ": " + why);
+  restarts_waiting_for_exit_.clear();
+  for (auto& kill : kills_)
+    reply_error(kill.caller, pm::DRUNC_EXCEPTION_THROWN,
+                std::to_string(kill.waiting.size()) + " of the processes to kill: " + why);
+  kills_.clear();
+  send_replies();
 }
 
 }  // namespace drunc::broker

@@ -57,8 +57,13 @@ class BrokerLoop {
   // Blocks until each named worker has said it is ready, or throws.
   void wait_for_workers(const std::vector<std::string>& routing_ids);
   // Serves until "stop" arrives on the stop socket, then shuts down: kills
-  // every managed process, publishes SERVER_SHUTDOWN, returns. "reload" on
-  // the same socket re-reads security.client_certificates.
+  // every managed process, answers every request still waiting (and those
+  // that arrive meanwhile), publishes SERVER_SHUTDOWN, returns. "reload" on
+  // the same socket re-reads security.client_certificates. When a launcher
+  // worker fails, it shuts down the same way, then throws: a broker that
+  // cannot start processes on some host must be restarted, not limp on.
+  // Tests only: "fault" makes it throw at once, "fault-worker ID" makes
+  // that worker fail.
   void run();
 
   int ssh_worker_count() const { return config_.ssh.workers; }
@@ -119,7 +124,8 @@ class BrokerLoop {
   void try_next_host(const std::string& uuid);
   HostRoute route(const std::string& allowed_host, const dunedaq::druncschema::ProcessMetadata& metadata) const;
   void send_kills(const std::vector<ProcessRecord*>& records);
-  void send_to_worker(const std::string& worker, const drunc_zmq::internal::WorkerCommand& command);
+  // False if the worker is not running (failed, or gone): nothing was sent.
+  bool send_to_worker(const std::string& worker, const drunc_zmq::internal::WorkerCommand& command);
 
   // ---- Worker reports
   void receive_worker_reports();
@@ -127,6 +133,12 @@ class BrokerLoop {
   void on_started(const std::string& uuid, std::int64_t pid);
   void on_start_failed(const std::string& uuid, const std::string& reason);
   void on_exited(ProcessRecord& record, const drunc_zmq::internal::Exited& exited);
+  // Its processes are lost, its starts go to the next host, and the broker stops.
+  void on_worker_failed(const std::string& worker, const std::string& reason);
+  // Reported lost: the broker cannot know what became of it.
+  void report_lost(ProcessRecord& record, const std::string& why);
+  // Starts or kills from now on are refused: shutting down, or a worker failed.
+  bool stopping() const { return shutting_down_ || !fatal_.empty(); }
   // A kill waiting for uuid has its answer: the process ended (record) or never started (null).
   void settle_kills(const std::string& uuid, const ProcessRecord* record);
 
@@ -148,6 +160,8 @@ class BrokerLoop {
   static std::string who(const Caller& caller);
 
   void shut_down();
+  // Answers every request still waiting with an error saying why (shutdown deadline).
+  void answer_waiting_requests(const std::string& why);
 
   Config config_;
   zmq::socket_t clients_;  // ROUTER, drunc-pm/1 requests
@@ -172,6 +186,8 @@ class BrokerLoop {
   // replies wakes the I/O thread and each client once instead of once per reply.
   std::vector<std::pair<std::vector<zmq::message_t>, std::string>> outbox_;
   bool shutting_down_ = false;
+  std::string fatal_;  // why the broker must stop (a worker failed); empty while all is well
+  std::unordered_set<std::string> failed_workers_;
 };
 
 }  // namespace drunc::broker

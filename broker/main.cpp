@@ -2,6 +2,7 @@
 // or SIGTERM, then lets it kill its processes and exit. SIGHUP re-reads the
 // admitted client certificates.
 #include <signal.h>
+#include <unistd.h>
 
 #include <iostream>
 
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGHUP);
+  sigaddset(&stop_signals, SIGUSR1);  // the broker thread failed (see below)
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -45,9 +47,15 @@ int main(int argc, char** argv) {
       config.log_level = log_level;
     }
     spdlog::set_level(spdlog::level::from_str(config.log_level));
-    drunc::broker::Broker broker(std::move(config));
+    // A failed broker thread wakes this one, which destroys the broker (killing
+    // every process it started) and exits non-zero, so that a supervisor notices.
+    drunc::broker::Broker broker(std::move(config), [](const std::string&) { ::kill(::getpid(), SIGUSR1); });
     int signal_number = 0;
     while (sigwait(&stop_signals, &signal_number) == 0 && signal_number == SIGHUP) broker.reload();
+    if (signal_number == SIGUSR1) {
+      std::cerr << "drunc-broker: the broker stopped on an error (see the log); its processes are killed\n";
+      return 1;
+    }
     spdlog::info("received {}, stopping", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   } catch (const drunc::broker::ConfigError& error) {
     std::cerr << "drunc-broker: configuration error: " << error.what() << "\n";

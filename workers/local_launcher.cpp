@@ -386,7 +386,9 @@ void LocalLauncher::run(zmq::context_t& context, const std::string& worker_endpo
     send_ready(socket);
     loop.run();
   } catch (const std::exception& error) {
+    // The loop is gone, and with it every child (its destructor killed them).
     spdlog::critical("local launcher stopped: {}", error.what());
+    report_worker_failure(context, worker_endpoint, routing_id, error.what());
   }
 }
 

@@ -916,7 +916,9 @@ void SshWorker::run(zmq::context_t& context, const std::string& worker_endpoint,
     send_ready(socket);
     loop.run();
   } catch (const std::exception& error) {
+    // The loop is gone, and with it every session: the remote wrappers end their groups.
     spdlog::critical("ssh worker {} stopped: {}", routing_id, error.what());
+    report_worker_failure(context, worker_endpoint, routing_id, error.what());
   }
 }
 

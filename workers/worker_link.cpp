@@ -27,6 +27,23 @@ void send_report(zmq::socket_t& socket, const pb::WorkerReport& report) {
   socket.send(zmq::buffer(report.SerializeAsString()), zmq::send_flags::none);
 }
 
+void report_worker_failure(zmq::context_t& context, const std::string& endpoint, const std::string& routing_id,
+                           const std::string& reason) {
+  try {
+    zmq::socket_t socket(context, zmq::socket_type::dealer);
+    socket.set(zmq::sockopt::routing_id, "failed-" + routing_id);
+    socket.set(zmq::sockopt::linger, 1000);
+    socket.set(zmq::sockopt::sndtimeo, 1000);
+    socket.connect(endpoint);
+    pb::WorkerReport report;
+    report.mutable_worker_failed()->set_worker(routing_id);
+    report.mutable_worker_failed()->set_reason(reason);
+    socket.send(zmq::buffer(report.SerializeAsString()), zmq::send_flags::none);
+  } catch (const std::exception& error) {
+    spdlog::critical("{}: could not tell the broker it failed: {}", routing_id, error.what());
+  }
+}
+
 void drain_commands(zmq::socket_t& socket, const std::string& worker,
                     const std::function<void(const pb::WorkerCommand&)>& handle) {
   while (socket.get(zmq::sockopt::events) & ZMQ_POLLIN) {
@@ -37,6 +54,7 @@ void drain_commands(zmq::socket_t& socket, const std::string& worker,
       spdlog::error("{}: unparseable command from the broker ({} bytes)", worker, message.size());
       continue;
     }
+    if (command.has_fail_for_test()) throw std::runtime_error("failure injected by a test");
     handle(command);
   }
 }

@@ -26,9 +26,15 @@ void send_ready(zmq::socket_t& socket);
 
 void send_report(zmq::socket_t& socket, const drunc_zmq::internal::WorkerReport& report);
 
+// A worker whose loop failed says so as its last act, from a fresh socket
+// (its own may be what failed): the broker then reports its processes lost
+// and answers what waited on it. Waits at most a second for delivery.
+void report_worker_failure(zmq::context_t& context, const std::string& endpoint, const std::string& routing_id,
+                           const std::string& reason);
+
 // Hands every command already queued to handle, without blocking. The
 // socket's fd only signals that its state may have changed: callers drain
-// before every wait.
+// before every wait. A FailForTest command throws, as a failing loop would.
 void drain_commands(zmq::socket_t& socket, const std::string& worker,
                     const std::function<void(const drunc_zmq::internal::WorkerCommand&)>& handle);
 

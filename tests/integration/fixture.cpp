@@ -30,6 +30,12 @@ Events::Events(const TestBroker& broker, const std::vector<std::string>& prefixe
   REQUIRE(subscriber_.wait_until_live(client, kPatience));
 }
 
+Events::Events(const std::string& events_endpoint, drunc::client::Client& client,
+               const std::vector<std::string>& prefixes)
+    : subscriber_(events_endpoint, prefixes, client.curve_keys()) {
+  REQUIRE(subscriber_.wait_until_live(client, kPatience));
+}
+
 drunc::client::Event Events::wait_for(const std::function<bool(const drunc::client::Event&)>& accept) {
   const auto deadline = std::chrono::steady_clock::now() + kPatience;
   while (true) {

@@ -38,6 +38,8 @@ class TestBroker {
 class Events {
  public:
   Events(const TestBroker& broker, const std::vector<std::string>& prefixes);
+  // On any broker's feed, made live through client.
+  Events(const std::string& events_endpoint, drunc::client::Client& client, const std::vector<std::string>& prefixes);
   // The next event for which accept returns true; fails the test after kPatience.
   drunc::client::Event wait_for(const std::function<bool(const drunc::client::Event&)>& accept);
   // The next state event of this uuid with this transition.
