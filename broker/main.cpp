@@ -1,6 +1,7 @@
 // drunc-broker: parses options and configuration, runs a Broker until SIGINT
-// or SIGTERM, then lets it kill its processes and exit. SIGHUP re-reads the
-// admitted client certificates.
+// or SIGTERM, then lets it kill its processes and exit 0. SIGHUP re-reads the
+// admitted client certificates. If the broker stops on an error, the program
+// kills its processes and exits 1.
 #include <signal.h>
 #include <unistd.h>
 
