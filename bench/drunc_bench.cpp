@@ -152,7 +152,8 @@ int main(int argc, char** argv) {
   std::string sshd_state = "/tmp/drunc-test-sshd";
   int count = 100;
   int repetitions = 5;
-  std::string only;
+  std::vector<std::string> only;
+  bool curve = false;
   long lines = 250000;
   int size = 100;
   int rate = 0;
@@ -163,7 +164,10 @@ int main(int argc, char** argv) {
   app.add_option("--lines", lines, "feed: lines per process")->capture_default_str();
   app.add_option("--size", size, "feed: bytes per line, newline excluded (at least 24)")->capture_default_str();
   app.add_option("--rate", rate, "print: lines per second (0: as fast as it can)")->capture_default_str();
-  app.add_option("--only", only, "requests: measure only the rows whose quantity contains this text");
+  app.add_option("--only", only, "requests: measure only the rows whose quantity contains this text (repeatable: any)");
+  app.add_flag("--curve", curve,
+               "requests, feed: with CURVE security on both sides (broker with security.mode \"curve\", "
+               "CURVE echo or PUB), ps of one process / 1 subscriber only");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_default_logger(spdlog::stderr_color_mt("drunc-bench"));  // stdout carries the table rows
   spdlog::set_level(std::getenv("DRUNC_BENCH_DEBUG") ? spdlog::level::info : spdlog::level::warn);
@@ -171,8 +175,8 @@ int main(int argc, char** argv) {
   try {
     SshTarget target;
     target.state = sshd_state;
-    if (scenario == "requests") return bench::run_requests(repetitions, only), 0;
-    if (scenario == "feed") return bench::run_feed(count, lines, size, repetitions), 0;
+    if (scenario == "requests") return bench::run_requests(repetitions, only, curve), 0;
+    if (scenario == "feed") return bench::run_feed(count, lines, size, repetitions, curve), 0;
     if (scenario == "print") return bench::print_lines(lines, size, rate);
     if (scenario == "scale") return bench::run_scale(count, repetitions), 0;
     if (scenario == "ssh-one-host") {

@@ -2,7 +2,9 @@
 // they can; 1 or 4 subscribers count them, check their sequences and measure
 // the time from print to receipt. Baseline, in the same run: a bare ZeroMQ
 // PUB thread publishing as many events of the same sizes to as many
-// subscribers, stamped when sent, read by the same subscriber code.
+// subscribers, stamped when sent, read by the same subscriber code. With
+// CURVE (issue 10): the broker with security.mode "curve" and a bare CURVE
+// PUB, subscribers connecting with CURVE keys to both.
 #include <time.h>
 
 #include <unistd.h>
@@ -13,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -22,6 +25,7 @@
 
 #include "broker.hpp"
 #include "client.hpp"
+#include "curve.hpp"
 #include "report.hpp"
 #include "scenarios.hpp"
 #include "thread_cpu.hpp"
@@ -148,11 +152,11 @@ Figures summarise(std::vector<Received>& received, Clock::time_point start, doub
 class Subscribers {
  public:
   Subscribers(const std::string& address, const std::vector<std::string>& prefixes, int count, int printers,
-              long lines)
+              long lines, const drunc::client::CurveKeys& keys)
       : received_(static_cast<std::size_t>(count)) {
     for (int s = 0; s < count; ++s)
-      threads_.emplace_back([this, address, prefixes, printers, lines, s] {
-        drunc::client::Subscriber subscriber(address, prefixes);
+      threads_.emplace_back([this, address, prefixes, printers, lines, s, keys] {
+        drunc::client::Subscriber subscriber(address, prefixes, keys);
         while (!go_) {
           if (subscriber.next(std::chrono::milliseconds(20))) live_[s] = true;  // warm-up events
         }
@@ -205,18 +209,21 @@ std::string self_path() {
   return std::filesystem::read_symlink("/proc/self/exe", ignored).string();
 }
 
-Figures drunc_feed(const Load& load, int subscriber_count) {
+drunc::client::CurveKeys keys_of(const CurveSetup* curve) { return curve ? curve->client_keys() : drunc::client::CurveKeys{}; }
+
+Figures drunc_feed(const Load& load, int subscriber_count, const CurveSetup* curve) {
   const int printers = load.printers;
   drunc::broker::Config config;
   config.control_endpoint = "tcp://127.0.0.1:*";
   config.events_endpoint = "tcp://127.0.0.1:*";
   config.events_high_water_mark = kHighWaterMark;
+  if (curve) config.security = curve->broker_settings();
   drunc::broker::Broker broker(config);
-  drunc::client::Client client(broker.control_endpoint(), std::chrono::seconds(60));
+  drunc::client::Client client(broker.control_endpoint(), std::chrono::seconds(60), keys_of(curve));
   const long lines = load.lines();
   Subscribers subscribers(broker.events_endpoint(),
                           {std::string("log/") + kSession + "/", std::string("state/") + kSession + "/"},
-                          subscriber_count, printers, lines);
+                          subscriber_count, printers, lines, keys_of(curve));
   while (!subscribers.all_live()) client.boot(printer_boot("warm-up", "true", {}));
   subscribers.go();
 
@@ -275,17 +282,18 @@ void publish_like_the_broker(zmq::socket_t& socket, const Load& load) {
     send(drunc::wire::process_topic(drunc::wire::kStateKind, kSession, kPrinter + std::to_string(p), uuid));
 }
 
-Figures baseline_feed(const Load& load, int subscriber_count) {
+Figures baseline_feed(const Load& load, int subscriber_count, const CurveSetup* curve) {
   const int printers = load.printers;
   zmq::context_t context;
   zmq::socket_t socket(context, zmq::socket_type::pub);
+  if (curve) curve->make_server(socket);
   socket.set(zmq::sockopt::sndhwm, kHighWaterMark);
   socket.set(zmq::sockopt::linger, 0);
   socket.bind("tcp://127.0.0.1:*");
   const long lines = load.lines();
   Subscribers subscribers(socket.get(zmq::sockopt::last_endpoint),
                           {std::string("log/") + kSession + "/", std::string("state/") + kSession + "/"},
-                          subscriber_count, printers, lines);
+                          subscriber_count, printers, lines, keys_of(curve));
   const std::string warm_up = drunc::wire::process_topic(drunc::wire::kStateKind, kSession, "warm-up", "-");
   drunc_zmq::EventMeta meta;
   const std::string meta_bytes = meta.SerializeAsString();
@@ -323,7 +331,7 @@ int print_lines(long count, int size, int rate) {
   return 0;
 }
 
-void run_feed(int printers, long lines_each, int size, int repetitions) {
+void run_feed(int printers, long lines_each, int size, int repetitions, bool with_curve) {
   struct Case {
     Load load;
     int subscribers;
@@ -333,15 +341,21 @@ void run_feed(int printers, long lines_each, int size, int repetitions) {
                             std::to_string(size) + " B as fast as they can";
   // Paced well below what the machine can carry: the latency of the path itself, not of a queue.
   constexpr int kPacedRate = 10000;
-  const std::vector<Case> cases = {
-      {{printers, lines_each, size, 0}, 1, flood + ", 1 subscriber"},
-      {{printers, lines_each, size, 0}, 4, flood + ", 4 subscribers"},
-      {{1, 2 * kPacedRate, size, kPacedRate}, 1, "1 process printing 10,000 lines/s, 1 subscriber"},
-  };
+  // With CURVE: the flood to one subscriber only.
+  const std::vector<Case> cases =
+      with_curve ? std::vector<Case>{{{printers, lines_each, size, 0}, 1, flood + ", 1 subscriber with CURVE"}}
+                 : std::vector<Case>{
+                       {{printers, lines_each, size, 0}, 1, flood + ", 1 subscriber"},
+                       {{printers, lines_each, size, 0}, 4, flood + ", 4 subscribers"},
+                       {{1, 2 * kPacedRate, size, kPacedRate}, 1, "1 process printing 10,000 lines/s, 1 subscriber"},
+                   };
+  std::unique_ptr<CurveSetup> curve;
+  if (with_curve) curve = std::make_unique<CurveSetup>();
   for (const auto& c : cases) {
     std::vector<double> rate[2], lost[2], p50[2], p99[2], cpu[2];
     for (int r = 0; r < repetitions; ++r) {
-      const Figures figures[2] = {drunc_feed(c.load, c.subscribers), baseline_feed(c.load, c.subscribers)};
+      const Figures figures[2] = {drunc_feed(c.load, c.subscribers, curve.get()),
+                                  baseline_feed(c.load, c.subscribers, curve.get())};
       for (int side = 0; side < 2; ++side) {
         rate[side].push_back(figures[side].lines_per_second);
         lost[side].push_back(figures[side].lost);

@@ -1,13 +1,18 @@
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 #include <zmq_addon.hpp>
 
 #include "broker.hpp"
 #include "client.hpp"
+#include "curve.hpp"
 #include "report.hpp"
 #include "scenarios.hpp"
 #include "thread_cpu.hpp"
@@ -25,11 +30,13 @@ constexpr const char* kBrokerThread = "drunc-broker";
 constexpr const char* kEchoThread = "bench-echo";
 
 // The baseline: a ROUTER in its own thread answering each request with the
-// exact Response bytes the broker gave for that command (same frames, same size).
+// exact Response bytes the broker gave for that command (same frames, same
+// size); with curve, a CURVE server with the broker's key (and no ZAP handler).
 class EchoServer {
  public:
-  explicit EchoServer(std::map<std::string, std::string> replies)
+  explicit EchoServer(std::map<std::string, std::string> replies, const CurveSetup* curve = nullptr)
       : replies_(std::move(replies)), socket_(context_, zmq::socket_type::router) {
+    if (curve) curve->make_server(socket_);
     socket_.set(zmq::sockopt::linger, 0);
     socket_.bind("tcp://127.0.0.1:*");
     endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
@@ -74,8 +81,9 @@ struct Request {
 };
 
 // Round-trip times of `count` requests, one in flight, in microseconds.
-std::vector<double> round_trips(const std::string& endpoint, const Request& request, int count) {
-  drunc::client::Client client(endpoint);
+std::vector<double> round_trips(const std::string& endpoint, const Request& request, int count,
+                                const drunc::client::CurveKeys& keys) {
+  drunc::client::Client client(endpoint, std::chrono::seconds(10), keys);
   std::vector<double> times;
   times.reserve(count);
   for (int i = 0; i < count + 100; ++i) {  // the first 100 warm up
@@ -99,7 +107,8 @@ struct Throughput {
 // `clients` clients, each keeping `window` requests in flight for `duration`;
 // server_thread names the thread that answers them.
 Throughput throughput(const std::string& endpoint, const Request& request, int clients, int window,
-                      std::chrono::milliseconds duration, const char* server_thread) {
+                      std::chrono::milliseconds duration, const char* server_thread,
+                      const drunc::client::CurveKeys& keys) {
   std::atomic<long> done{0};
   std::vector<std::thread> threads;
   const double cpu_before = thread_cpu_seconds(server_thread);
@@ -107,7 +116,7 @@ Throughput throughput(const std::string& endpoint, const Request& request, int c
   const auto end = start + duration;
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&] {
-      drunc::client::Client client(endpoint);
+      drunc::client::Client client(endpoint, std::chrono::seconds(10), keys);
       int in_flight = 0;
       long answered = 0;
       for (; in_flight < window; ++in_flight) client.send(request.command, request.data);
@@ -132,13 +141,23 @@ Throughput throughput(const std::string& endpoint, const Request& request, int c
 
 }  // namespace
 
-void run_requests(int repetitions, const std::string& only) {
-  auto wanted = [&](const std::string& quantity) { return quantity.find(only) != std::string::npos; };
+void run_requests(int repetitions, const std::vector<std::string>& only, bool with_curve) {
+  auto wanted = [&](const std::string& quantity) {
+    return only.empty() ||
+           std::any_of(only.begin(), only.end(), [&](const auto& part) { return quantity.find(part) != std::string::npos; });
+  };
   drunc::broker::Config config;
   config.control_endpoint = "tcp://127.0.0.1:*";
   config.events_endpoint = "tcp://127.0.0.1:*";
+  std::unique_ptr<CurveSetup> curve;
+  drunc::client::CurveKeys keys;
+  if (with_curve) {
+    curve = std::make_unique<CurveSetup>();
+    config.security = curve->broker_settings();
+    keys = curve->client_keys();
+  }
   drunc::broker::Broker broker(config);
-  drunc::client::Client setup(broker.control_endpoint());
+  drunc::client::Client setup(broker.control_endpoint(), std::chrono::seconds(10), keys);
   std::string one_uuid;
   for (int i = 0; i < 100; ++i) {
     pm::BootRequest boot;
@@ -152,24 +171,27 @@ void run_requests(int repetitions, const std::string& only) {
   }
   pm::ProcessQuery one, all;
   one.add_uuids()->set_uuid(one_uuid);
-  const std::vector<Request> requests = {{"ps of one process", Command::ps, &one},
-                                         {"ps of all 100", Command::ps, &all},
-                                         {"describe", Command::describe, nullptr}};
+  // With CURVE (issue 10): ps of one process only, its latency and its throughput at 16 clients.
+  const std::vector<Request> requests =
+      with_curve ? std::vector<Request>{{"ps of one process with CURVE", Command::ps, &one}}
+                 : std::vector<Request>{{"ps of one process", Command::ps, &one},
+                                        {"ps of all 100", Command::ps, &all},
+                                        {"describe", Command::describe, nullptr}};
   // The echo answers with the very bytes the broker answers.
   std::map<std::string, std::string> replies;
   replies["ps"] = setup.call(Command::ps, &one).SerializeAsString();
   replies["describe"] = setup.call(Command::describe, nullptr).SerializeAsString();
-  EchoServer echo_one(replies);
+  EchoServer echo_one(replies, curve.get());
   replies["ps"] = setup.call(Command::ps, &all).SerializeAsString();
-  EchoServer echo_all(replies);
+  EchoServer echo_all(replies, curve.get());
 
   for (const auto& request : requests) {
     if (!wanted(request.label + ": latency")) continue;
     const auto& echo = request.data == &all ? echo_all : echo_one;
     std::map<double, std::pair<std::vector<double>, std::vector<double>>> by_percentile;
     for (int r = 0; r < repetitions; ++r) {
-      const auto ours = round_trips(broker.control_endpoint(), request, 2000);
-      const auto base = round_trips(echo.endpoint(), request, 2000);
+      const auto ours = round_trips(broker.control_endpoint(), request, 2000, keys);
+      const auto base = round_trips(echo.endpoint(), request, 2000, keys);
       for (double p : {0.5, 0.99, 0.999}) {
         by_percentile[p].first.push_back(percentile(ours, p));
         by_percentile[p].second.push_back(percentile(base, p));
@@ -181,7 +203,7 @@ void run_requests(int repetitions, const std::string& only) {
       print_row("requests", label, values.first, values.second, "us", Better::smaller);
     }
   }
-  for (int clients : {1, 4, 16}) {
+  for (int clients : with_curve ? std::vector<int>{16} : std::vector<int>{1, 4, 16}) {
     for (const auto& request : requests) {
       const std::string quantity =
           request.label + ": throughput, " + std::to_string(clients) + " clients x 64 in flight";
@@ -192,8 +214,9 @@ void run_requests(int repetitions, const std::string& only) {
       const auto& echo = request.data == &all ? echo_all : echo_one;
       std::vector<double> ours, base, ours_cpu, base_cpu;
       for (int r = 0; r < repetitions; ++r) {
-        const auto a = throughput(broker.control_endpoint(), request, clients, 64, std::chrono::seconds(1), kBrokerThread);
-        const auto b = throughput(echo.endpoint(), request, clients, 64, std::chrono::seconds(1), kEchoThread);
+        const auto a =
+            throughput(broker.control_endpoint(), request, clients, 64, std::chrono::seconds(1), kBrokerThread, keys);
+        const auto b = throughput(echo.endpoint(), request, clients, 64, std::chrono::seconds(1), kEchoThread, keys);
         ours.push_back(a.requests_per_second);
         base.push_back(b.requests_per_second);
         ours_cpu.push_back(a.server_cpu_ms_per_1000);
@@ -208,7 +231,7 @@ void run_requests(int repetitions, const std::string& only) {
   const std::string subscribed = "ps of one process: throughput, 16 clients x 64 in flight, a subscriber to every event";
   const std::string subscribed_cpu =
       "ps of one process: CPU of the answering thread per 1,000 requests, 16 clients, a subscriber to every event";
-  if (wanted(subscribed) || wanted(subscribed_cpu)) {
+  if (!with_curve && (wanted(subscribed) || wanted(subscribed_cpu))) {
     std::atomic<bool> stop{false};
     std::atomic<long> events{0};
     std::thread subscriber([&] {
@@ -220,8 +243,9 @@ void run_requests(int repetitions, const std::string& only) {
     while (events == 0) setup.call(Command::describe, nullptr);
     std::vector<double> ours, base, ours_cpu, base_cpu;
     for (int r = 0; r < repetitions; ++r) {
-      const auto a = throughput(broker.control_endpoint(), requests[0], 16, 64, std::chrono::seconds(1), kBrokerThread);
-      const auto b = throughput(echo_one.endpoint(), requests[0], 16, 64, std::chrono::seconds(1), kEchoThread);
+      const auto a =
+          throughput(broker.control_endpoint(), requests[0], 16, 64, std::chrono::seconds(1), kBrokerThread, keys);
+      const auto b = throughput(echo_one.endpoint(), requests[0], 16, 64, std::chrono::seconds(1), kEchoThread, keys);
       ours.push_back(a.requests_per_second);
       base.push_back(b.requests_per_second);
       ours_cpu.push_back(a.server_cpu_ms_per_1000);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark scenario, each against its baseline in the same run,
 # and rewrites docs/PERFORMANCE.md. Needs root (the SSH scenarios start the
-# test sshd of tests/fixtures/sshd.sh on 127.0.0.2-5). Takes about 22 minutes,
+# test sshd of tests/fixtures/sshd.sh on 127.0.0.2-5). Takes about 25 minutes,
 # most of it the SSH baseline's kill, which waits 0.5 s per process, as the
 # method it measures does. Run it on an otherwise idle machine.
 #   bench/run.sh [REPETITIONS]   (default 5; the median is reported)
@@ -18,12 +18,15 @@ rows=$(mktemp)
 requests=$(mktemp)
 scale=$(mktemp)
 feed=$(mktemp)
+curve=$(mktemp)
 for scenario in ssh-one-host ssh-four-hosts; do
   "$bench" "$scenario" --count 100 --repetitions "$repetitions" >>"$rows"
 done
 "$bench" requests --repetitions "$repetitions" >"$requests"
 "$bench" scale --count 1000 --repetitions "$repetitions" >"$scale"
 "$bench" feed --count 4 --lines 100000 --size 100 --repetitions "$repetitions" >"$feed"
+"$bench" requests --curve --repetitions "$repetitions" >"$curve"
+"$bench" feed --curve --count 4 --lines 100000 --size 100 --repetitions "$repetitions" >>"$curve"
 
 cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 {
@@ -128,8 +131,34 @@ FOOTER
 Target (issue 4): at least 200,000 lines per second end to end, nothing lost by
 a subscriber that keeps up.
 
+## With CURVE security
+
+The same methods with `security.mode: "curve"` (docs/CONFIG.md): the broker
+reads its server certificate and a directory with one admitted client
+certificate (role admin); the client library's DEALERs and Subscribers
+connect with that client's keys. Baselines, in the same run: the same bare
+ROUTER echo and bare PUB, made CURVE servers with the same server key, to
+the same clients with the same keys; they have no ZAP handler (the broker's
+answers only the handshake, once per connection). `ps` of one process:
+latency with 1 in flight, throughput and CPU of the answering thread at 16
+clients x 64 in flight, as in "Request round trips" (`drunc-bench requests
+--curve`). Feed: 4 processes flooding, one subscriber, as in "Event feed"
+(`drunc-bench feed --curve`). ZeroMQ's I/O threads encrypt and decrypt
+every frame (an event is three), so the CPU of the answering or publishing
+thread leaves CURVE's own cost out, on both sides.
+
+| scenario | quantity | drunc-zmq | baseline | ratio |
+|---|---|---|---|---|
+FOOTER
+  cat "$curve"
+  cat <<'FOOTER'
+
+Targets (issue 10): with CURVE, one-process `ps` throughput at 16 clients at
+least 50% of the CURVE echo's, p50 latency at most 1.5 times the echo's; feed
+lines per second at least 80% of the bare CURVE PUB's.
+
 FOOTER
   cat bench/analysis.md
 } >docs/PERFORMANCE.md
-rm -f "$rows" "$requests" "$scale" "$feed"
+rm -f "$rows" "$requests" "$scale" "$feed" "$curve"
 echo "bench: wrote docs/PERFORMANCE.md"
