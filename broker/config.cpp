@@ -225,6 +225,8 @@ Config parse_config(const std::string& json_text, const std::string& source) {
     document = json::parse(json_text, nullptr, true, /*ignore_comments=*/true);
   } catch (const json::parse_error& error) {
     throw ConfigError(source + ": not valid JSON: " + error.what());
+  } catch (const json::out_of_range& error) {  // a number too large for a double (1e400)
+    throw ConfigError(source + ": a number is out of range: " + error.what());
   }
   if (!document.is_object()) throw ConfigError(source + ": must be a JSON object of settings");
   for (const auto& [key, value] : document.items())

@@ -59,3 +59,20 @@ TEST_CASE("configuration errors name the setting") {
   CHECK(error_of(R"({"ssh": {"known_hosts_files": ["/nonexistent/kh"], "host_key_policy": "accept-new",
                      "accepted_hosts_file": "/tmp/drunc-unit/sub/known_hosts"}})") == "no error");
 }
+
+// Found by fuzz_config: nlohmann::json throws out_of_range, not parse_error, on a
+// number too large for a double, and it escaped parse_config, so drunc-broker
+// exited 1 with a bare JSON message instead of 2 with a configuration error.
+TEST_CASE("a number too large for a double is a configuration error naming the file") {
+  for (const char* json : {R"({"kill_timeout_s": 1e400})", R"({"ssh": {"connect_timeout_s": -1e999}})",
+                           R"({"log_ring_lines": 1E309})", R"({"unknown": 55E50000})"}) {
+    INFO(json);
+    try {
+      parse_config(json, "f.json");
+      FAIL("accepted");
+    } catch (const ConfigError& error) {
+      CHECK(std::string(error.what()).rfind("f.json: ", 0) == 0);
+      CHECK(std::string(error.what()).find("out of range") != std::string::npos);
+    }
+  }
+}
