@@ -44,6 +44,7 @@ std::string build_launch_script(const dunedaq::druncschema::ProcessDescription& 
   const auto& log_path = description.process_logs_path();
   if (!log_path.empty()) {
     require_no_nul(log_path, "process_logs_path");
+    require_no_nul(description.metadata().name(), "metadata.name");  // it goes into the header line
     const std::string header = "=== drunc-zmq: " + description.metadata().name() + " uuid " + incarnation.uuid +
                                " generation " + std::to_string(incarnation.generation) + " on " +
                                incarnation.host + " at " + incarnation.started_at + " ===";

@@ -133,6 +133,16 @@ TEST_CASE("descriptions that no script can carry are refused") {
     CHECK_THROWS_WITH(build_launch_script(description_running("echo", {std::string("a\0b", 3)}), {}),
                       Catch::Contains("NUL"));
   }
+  // Found by fuzz_request: the name goes into the log header, and a NUL there
+  // cut the script (bash -c takes a C string) inside a quoted word, so the
+  // process booted and died of a syntax error instead of being refused.
+  SECTION("NUL byte in the name of a process with a log file") {
+    auto description = description_running("echo", {"hello"});
+    description.mutable_metadata()->set_name(std::string("a\0b", 3));
+    description.set_process_logs_path("/tmp/drunc-nul-name.log");
+    CHECK_THROWS_WITH(build_launch_script(description, {"uuid-1", 1, "localhost", "T1"}),
+                      Catch::Contains("NUL") && Catch::Contains("name"));
+  }
 }
 
 TEST_CASE("shell identifiers") {
