@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, the Debian 12 packages drunc-zmq needs to build,
 # run and test. Installs only what is missing; needs root (or sudo).
+#   --fuzz  also clang, its sanitizer and libFuzzer runtimes and llvm-symbolizer,
+#           for the fuzz targets (scripts/fuzz.sh, which passes it)
 set -euo pipefail
 
 packages=(
@@ -10,6 +12,14 @@ packages=(
   openssh-server openssh-client tcsh zsh fish
   python3 python3-zmq python3-protobuf procps
 )
+fuzz_packages=(clang libclang-rt-14-dev llvm)
+
+for option in "$@"; do
+  case "$option" in
+    --fuzz) packages+=("${fuzz_packages[@]}") ;;
+    *) echo "install-deps: unknown option $option (known: --fuzz)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for package in "${packages[@]}"; do
