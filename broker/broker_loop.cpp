@@ -224,11 +224,24 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, Config config)
       socket->set(zmq::sockopt::curve_secretkey, server.secret_key);
       socket->set(zmq::sockopt::zap_domain, "drunc-zmq");
     }
+    // Subscribers read only their sessions' log and state events (security.hpp, granted_prefixes).
+    events_.set(zmq::sockopt::xpub_manual, 1);
+    publisher_.grant_subscriptions([this](zmq::message_t& change, const std::string& prefix) {
+      const char* key = nullptr;
+      try {
+        key = change.gets(kKeyProperty);
+      } catch (const zmq::error_t&) {
+      }
+      const auto found = key ? admitted_.find(key) : admitted_.end();
+      return found == admitted_.end() ? std::vector<std::string>{} : granted_prefixes(found->second, prefix);
+    });
   }
   // A reply that cannot be delivered is reported by send() instead of vanishing.
   clients_.set(zmq::sockopt::router_mandatory, 1);
-  // A client that reconnects with the same routing id gets the replies still owed to it.
-  clients_.set(zmq::sockopt::router_handover, 1);
+  // A client that reconnects with the same routing id gets the replies still
+  // owed to it. Not with CURVE: a routing id is chosen by the client, so
+  // another admitted key could take over someone's connection and replies.
+  clients_.set(zmq::sockopt::router_handover, config_.security.mode == SecuritySettings::Mode::none ? 1 : 0);
   clients_.set(zmq::sockopt::maxmsgsize, config_.max_message_bytes);
   clients_.set(zmq::sockopt::sndhwm, 100000);
   clients_.set(zmq::sockopt::linger, 0);

@@ -29,15 +29,38 @@ void EventPublisher::read_subscriptions() {
     if (change.size() == 0 || change.more()) continue;  // not a subscription: a SUB never sends those
     const auto* bytes = change.data<char>();
     std::string prefix(bytes + 1, change.size() - 1);
+    if (grant_) {
+      // A change libzmq makes itself (a subscriber that left) has no metadata and needs nothing from us.
+      try {
+        (void)change.gets("User-Id");
+      } catch (const zmq::error_t&) {
+        continue;
+      }
+      for (const auto& granted : grant_(change, prefix)) {
+        if (bytes[0] == 1) {
+          socket_.set(zmq::sockopt::subscribe, granted);
+          subscriptions_.insert(granted);
+        } else if (bytes[0] == 0) {
+          socket_.set(zmq::sockopt::unsubscribe, granted);
+        }
+      }
+      continue;
+    }
     if (bytes[0] == 1)
       subscriptions_.insert(std::move(prefix));
     else if (bytes[0] == 0)
       subscriptions_.erase(prefix);
   }
-  broadcasts_wanted_ = wanted(broadcast_feed_.topic);
+  broadcasts_wanted_ = grant_ || wanted(broadcast_feed_.topic);
+}
+
+void EventPublisher::grant_subscriptions(Grant grant) {
+  grant_ = std::move(grant);
+  broadcasts_wanted_ = true;
 }
 
 bool EventPublisher::wanted(const std::string& topic) const {
+  if (grant_) return true;
   for (const auto& prefix : subscriptions_)
     if (topic.compare(0, prefix.size(), prefix) == 0) return true;
   return false;

@@ -11,7 +11,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <set>
+#include <vector>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -42,6 +44,13 @@ class EventPublisher {
   // Takes the subscription changes queued on the socket; call it whenever
   // the socket is readable, so that they never pile up.
   void read_subscriptions();
+
+  // For an XPUB in manual mode (ZMQ_XPUB_MANUAL): each subscription change
+  // is applied as the prefixes grant returns for it (the message carries the
+  // subscriber's metadata). The publisher then cannot tell which topics
+  // nobody wants, and builds every event.
+  using Grant = std::function<std::vector<std::string>(zmq::message_t& change, const std::string& prefix)>;
+  void grant_subscriptions(Grant grant);
 
   // The ProcessInstance after a transition (booted, exited, killed, restarted,
   // flushed). Always built: state events are few, and a subscriber rebuilding
@@ -82,6 +91,7 @@ class EventPublisher {
   std::set<std::string> subscriptions_;  // topic prefixes at least one subscriber asked for
   std::unordered_map<std::string, std::uint64_t> session_sequences_;  // of state events, by session
   bool broadcasts_wanted_ = false;
+  Grant grant_;  // manual mode only
   std::uint64_t dropped_ = 0;
   std::uint64_t dropped_reported_ = 0;
   std::chrono::steady_clock::time_point last_drop_report_{};

@@ -13,6 +13,7 @@
 
 #include "config.hpp"
 #include "wire/certificate.hpp"
+#include "wire/topic.hpp"
 
 namespace drunc::broker {
 namespace {
@@ -150,6 +151,21 @@ AccessList load_access_list(const std::string& directory) {
       spdlog::warn("{}: no metadata (user, role, sessions): {} is an observer of every session", identity.file,
                    identity.user);
   return list;
+}
+
+std::vector<std::string> granted_prefixes(const ClientIdentity& identity, const std::string& asked) {
+  if (identity.all_sessions) return {asked};
+  // The roots of every topic the identity may read.
+  std::vector<std::string> roots = {std::string(wire::kBroadcastKind) + "/"};
+  for (const auto& session : identity.sessions)
+    for (auto kind : {wire::kLogKind, wire::kStateKind})
+      roots.push_back(std::string(kind) + "/" + wire::encode_topic_field(session) + "/");
+  std::vector<std::string> granted;
+  for (const auto& root : roots) {
+    if (asked.rfind(root, 0) == 0) return {asked};  // within one root: as asked
+    if (root.rfind(asked, 0) == 0) granted.push_back(root);  // wider than the root: the root
+  }
+  return granted;
 }
 
 bool role_allows(Role role, wire::Command command) {

@@ -46,6 +46,13 @@ using AccessList = std::unordered_map<std::string, ClientIdentity>;
 // certificate and its secret twin) are merged.
 AccessList load_access_list(const std::string& directory);
 
+// What a subscription to the topic prefix asked becomes for identity on the
+// event feed: unchanged for every session ("*"); otherwise narrowed to its
+// sessions' log and state topics (and the broadcasts): "" or "log/" become
+// "log/S/" for each of its sessions S, "log/S/x" stays if S is one of them,
+// "log/T/" of another session T becomes nothing.
+std::vector<std::string> granted_prefixes(const ClientIdentity& identity, const std::string& asked);
+
 // May role run command at all (sessions aside)?
 bool role_allows(Role role, wire::Command command);
 // Does command change anything (audited, published as a CommandNotificationMessage)?

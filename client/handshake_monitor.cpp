@@ -38,11 +38,15 @@ void HandshakeMonitor::check() {
     }
     // A CURVE server that cannot open our HELLO (we used the wrong server
     // key) just hangs up: the client sees the handshake end with no detail.
+    // (libzmq 4.3 reports a mechanism mismatch this way too, at times).
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
-      if (curve_ && !succeeded_)
-        throw HandshakeError("the broker at " + address_ +
-                             " ended the CURVE handshake: the server key given (--server-key) is not this broker's");
-      continue;
+      if (succeeded_) continue;
+      throw HandshakeError(curve_ ? "the broker at " + address_ +
+                                        " ended the CURVE handshake: the server key given (--server-key) is not "
+                                        "this broker's, or it does not use CURVE"
+                                  : "the broker at " + address_ +
+                                        " ended the handshake: it probably requires CURVE security: give a client "
+                                        "certificate and the broker's public key (--certificate and --server-key)");
     }
     if (event != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) continue;
     if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)

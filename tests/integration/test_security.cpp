@@ -268,6 +268,40 @@ TEST_CASE("security: only listed subscribers receive events, and state-changing 
   CHECK_THROWS_AS(unlisted.next(kPatience), HandshakeError);
 }
 
+TEST_CASE("security: a subscriber limited to some sessions receives only their log and state events") {
+  SecureBroker secure;
+  auto admin = secure.client("admin");
+  auto alice = secure.client("alice");
+  drunc::client::Subscriber everything(secure.broker->events_endpoint(), {""}, secure.keys.of("admin"));
+  REQUIRE(everything.wait_until_live(admin, kPatience));
+  drunc::client::Subscriber limited(secure.broker->events_endpoint(), {"", "log/B/"}, secure.keys.of("alice"));
+  REQUIRE(limited.wait_until_live(alice, kPatience));
+
+  // B's line is published first: had it been granted, it would reach alice before A's.
+  const auto in_b = boot(admin, boot_request("b-talker", "echo", {"b-line"}, "B"));
+  const auto deadline = std::chrono::steady_clock::now() + kPatience;
+  bool b_seen = false;
+  while (!b_seen && std::chrono::steady_clock::now() < deadline) {
+    auto event = everything.next(std::chrono::milliseconds(500));
+    pm::LogLine line;
+    b_seen = event && event->topic.rfind("log/B/", 0) == 0 && line.ParseFromString(event->payload) &&
+             line.line() == "b-line";
+  }
+  REQUIRE(b_seen);
+  boot(alice, boot_request("a-talker", "echo", {"a-line"}, "A"));
+  bool a_seen = false;
+  while (!a_seen && std::chrono::steady_clock::now() < deadline) {
+    auto event = limited.next(std::chrono::milliseconds(500));
+    if (!event) continue;
+    CHECK(event->topic.rfind("log/B/", 0) != 0);
+    CHECK(event->topic.rfind("state/B/", 0) != 0);
+    pm::LogLine line;
+    a_seen = event->topic.rfind("log/A/", 0) == 0 && line.ParseFromString(event->payload) && line.line() == "a-line";
+  }
+  CHECK(a_seen);
+  CHECK(in_b.size() > 0);
+}
+
 TEST_CASE("security: an endpoint reachable from the network needs CURVE or an explicit allowance") {
   auto insecure = [](bool allow) {
     return [allow](drunc::broker::Config& config) {

@@ -154,3 +154,20 @@ TEST_CASE("config: the security section and its errors") {
   CHECK_THROWS_WITH(broker::parse_config(R"({"security": {"allow": true}})", "test"),
                     Catch::Contains("security.allow"));
 }
+
+TEST_CASE("feed: a subscription is narrowed to the sessions of the subscriber's certificate") {
+  broker::ClientIdentity everyone;
+  everyone.all_sessions = true;
+  CHECK(broker::granted_prefixes(everyone, "") == std::vector<std::string>{""});
+  CHECK(broker::granted_prefixes(everyone, "log/B/") == std::vector<std::string>{"log/B/"});
+
+  broker::ClientIdentity limited;
+  limited.sessions = {"A", "x/y"};
+  CHECK(broker::granted_prefixes(limited, "") ==
+        std::vector<std::string>{"bcast/", "log/A/", "state/A/", "log/x%2Fy/", "state/x%2Fy/"});
+  CHECK(broker::granted_prefixes(limited, "log/") == std::vector<std::string>{"log/A/", "log/x%2Fy/"});
+  CHECK(broker::granted_prefixes(limited, "log/A/run") == std::vector<std::string>{"log/A/run"});
+  CHECK(broker::granted_prefixes(limited, "state/B/").empty());
+  CHECK(broker::granted_prefixes(limited, "log/AB/").empty());  // not session A
+  CHECK(broker::granted_prefixes(limited, "bcast/").size() == 1);
+}
