@@ -157,7 +157,13 @@ int main(int argc, char** argv) {
   long lines = 250000;
   int size = 100;
   int rate = 0;
-  app.add_option("scenario", scenario, "ssh-one-host | ssh-four-hosts | requests | scale | feed")->required();
+  bench::SoakOptions soak;
+  bench::FairnessOptions fairness;
+  std::string broker_program;
+  std::string broker_cpus;
+  app.add_option("scenario", scenario,
+                 "ssh-one-host | ssh-four-hosts | requests | scale | feed | soak | soak-ssh | fairness")
+      ->required();
   app.add_option("--sshd-state", sshd_state, "state directory of tests/fixtures/sshd.sh")->capture_default_str();
   app.add_option("-n,--count", count, "processes")->capture_default_str();
   app.add_option("-r,--repetitions", repetitions, "repetitions (the median is reported)")->capture_default_str();
@@ -168,6 +174,17 @@ int main(int argc, char** argv) {
   app.add_flag("--curve", curve,
                "requests, feed: with CURVE security on both sides (broker with security.mode \"curve\", "
                "CURVE echo or PUB), ps of one process / 1 subscriber only");
+  app.add_option("--cycles", soak.cycles, "soak: local boot/kill cycles")->capture_default_str();
+  app.add_option("--ssh-cycles", soak.ssh_cycles, "soak, soak-ssh: cycles over SSH (soak: 0 skips them)")
+      ->capture_default_str();
+  app.add_option("--concurrency", soak.concurrency, "soak: cycles in flight at once")->capture_default_str();
+  app.add_option("--sample-every", soak.sample_every, "soak: cycles between samples (0: a twentieth of the run)")
+      ->capture_default_str();
+  app.add_option("--interval-us", fairness.interval_us, "fairness: pause between the paced client's requests")
+      ->capture_default_str();
+  app.add_option("--samples", fairness.samples, "fairness: paced requests measured per run")->capture_default_str();
+  app.add_option("--broker", broker_program, "soak, fairness: drunc-broker to run (default: the build's own)");
+  app.add_option("--broker-cpus", broker_cpus, "soak, fairness: run the broker under taskset -c LIST");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_default_logger(spdlog::stderr_color_mt("drunc-bench"));  // stdout carries the table rows
   spdlog::set_level(std::getenv("DRUNC_BENCH_DEBUG") ? spdlog::level::info : spdlog::level::warn);
@@ -179,6 +196,22 @@ int main(int argc, char** argv) {
     if (scenario == "feed") return bench::run_feed(count, lines, size, repetitions, curve), 0;
     if (scenario == "print") return bench::print_lines(lines, size, rate);
     if (scenario == "scale") return bench::run_scale(count, repetitions), 0;
+    soak.broker = fairness.broker = broker_program;
+    soak.broker_cpus = fairness.broker_cpus = broker_cpus;
+    soak.sshd_state = sshd_state;
+    if (scenario == "soak" || scenario == "soak-ssh") {
+      // soak: the local cycles, then those over SSH (if --ssh-cycles > 0); soak-ssh: those over SSH only.
+      bool flat = scenario == "soak-ssh" || bench::run_soak(soak);
+      if (soak.ssh_cycles > 0) {
+        soak.hosts = {"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"};
+        flat = bench::run_soak(soak) && flat;
+      }
+      return flat ? 0 : 3;
+    }
+    if (scenario == "fairness") {
+      fairness.repetitions = repetitions;
+      return bench::run_fairness(fairness), 0;
+    }
     if (scenario == "ssh-one-host") {
       target.hosts = {"127.0.0.2"};
     } else if (scenario == "ssh-four-hosts") {

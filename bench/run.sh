@@ -3,7 +3,9 @@
 # and rewrites docs/PERFORMANCE.md. Needs root (the SSH scenarios start the
 # test sshd of tests/fixtures/sshd.sh on 127.0.0.2-5). Takes about 25 minutes,
 # most of it the SSH baseline's kill, which waits 0.5 s per process, as the
-# method it measures does. Run it on an otherwise idle machine.
+# method it measures does, and the soak (about N minutes). Run it on an
+# otherwise idle machine; where several people share the test sshd, under
+# `flock /tmp/drunc-ssh-tests.lock bench/run.sh`.
 #   bench/run.sh [REPETITIONS]   (default 5; the median is reported)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,8 @@ requests=$(mktemp)
 scale=$(mktemp)
 feed=$(mktemp)
 curve=$(mktemp)
+soak=$(mktemp)
+fairness=$(mktemp)
 for scenario in ssh-one-host ssh-four-hosts; do
   "$bench" "$scenario" --count 100 --repetitions "$repetitions" >>"$rows"
 done
@@ -27,6 +31,10 @@ done
 "$bench" feed --count 4 --lines 100000 --size 100 --repetitions "$repetitions" >"$feed"
 "$bench" requests --curve --repetitions "$repetitions" >"$curve"
 "$bench" feed --curve --count 4 --lines 100000 --size 100 --repetitions "$repetitions" >>"$curve"
+# The soak's exit status says whether it met its target; the table says it too.
+"$bench" soak --cycles 10000 --ssh-cycles 2000 --concurrency 50 >"$soak" || true
+# The broker on core 1, the two clients on core 0.
+taskset -c 0 "$bench" fairness --broker-cpus 1 --repetitions "$repetitions" >"$fairness"
 
 cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 {
@@ -158,7 +166,54 @@ least 50% of the CURVE echo's, p50 latency at most 1.5 times the echo's; feed
 lines per second at least 80% of the bare CURVE PUB's.
 
 FOOTER
+  cat <<'FOOTER'
+## Soak
+
+`drunc-bench soak --cycles 10000 --ssh-cycles 2000 --concurrency 50`:
+drunc-broker runs as a program of its own (default configuration but for
+ipc:// endpoints in a temporary directory, log level warn, `log_ring_lines`
+100), so that /proc/PID shows its resident memory (VmRSS), open file
+descriptors (/proc/PID/fd), threads and children. One client keeps 50 cycles
+in flight; a cycle is: boot `sh -c 'echo ready; exec sleep 86399'` (names
+soak-0 to soak-49, reused), wait for its `ready` line on the event feed
+(one subscriber to `log/soak/`), kill it, flush it. Locally, then over SSH
+to the test sshd (tests/fixtures/sshd.sh: 127.0.0.2-5, process i on host
+i mod 4). Every twentieth of the run the client lets the cycles in flight
+end, waits until the broker has no child left, and samples. Warm-up: the
+first tenth of the cycles. "Processes left running" counts every
+`sleep 86399` on the machine (the SSH hosts are loopback addresses of it).
+
+| run | quantity | at start | after warm-up | at end | growth after warm-up | target | result |
+|---|---|---|---|---|---|---|---|
+FOOTER
+  grep '^|' "$soak" || true
+  echo
+  grep '^note: ' "$soak" | sed 's/^note: /- /' || true
+  cat <<'FOOTER'
+
+Target (issue 11): flat after warm-up: RSS growth under 1 MiB, open fds and
+threads constant, no zombie.
+
+## Fairness
+
+`taskset -c 0 drunc-bench fairness --broker-cpus 1`: drunc-broker as a
+program on core 1 (ipc:// endpoints, 100 registered `sleep` processes); on
+core 0 a well-behaved client sends `ps` of one process, one at a time, with
+a 1 ms pause after each answer, 2,000 measured after 100 to warm up; its
+p50 and p99 while another client floods, against the same client with no
+flood, alternating within each repetition. Floods: "greedy" keeps 64 `ps`
+of all 100 (~20 kB answers) in flight and reads each answer; "deaf" sends
+`ps` of one process as fast as its socket takes them and never reads (its
+receive queue holds 100 messages, so the broker's queue for it fills).
+
+| scenario | quantity | drunc-zmq | baseline | ratio |
+|---|---|---|---|---|
+FOOTER
+  grep '^|' "$fairness" || true
+  echo
+  grep '^note: ' "$fairness" | sed 's/^note: /- /' || true
+  echo
   cat bench/analysis.md
 } >docs/PERFORMANCE.md
-rm -f "$rows" "$requests" "$scale" "$feed" "$curve"
+rm -f "$rows" "$requests" "$scale" "$feed" "$curve" "$soak" "$fairness"
 echo "bench: wrote docs/PERFORMANCE.md"

@@ -26,4 +26,33 @@ void run_feed(int printers, long lines_each, int size, int repetitions, bool wit
 // `rate` lines per second (0: as fast as it can).
 int print_lines(long count, int size, int rate);
 
+struct SoakOptions {
+  std::string broker;       // drunc-broker's path; empty: the build's own
+  std::string broker_cpus;  // taskset -c list for the broker, or empty
+  std::string sshd_state;   // tests/fixtures/sshd.sh's state directory
+  std::vector<std::string> hosts;  // SSH hosts; empty: local processes
+  long cycles = 10000;      // local cycles
+  long ssh_cycles = 2000;   // cycles over SSH
+  int concurrency = 50;     // cycles in flight at once
+  long sample_every = 0;    // cycles between samples; 0: a twentieth of the run
+};
+
+// The soak (issue 11): boot / first line / kill / flush cycles against
+// drunc-broker run as a program, sampling its RSS, fds, threads and children
+// from /proc whenever it is idle. Prints the table rows and notes; returns
+// whether the run met the target (flat after warm-up).
+bool run_soak(const SoakOptions& options);
+
+struct FairnessOptions {
+  std::string broker;
+  std::string broker_cpus;
+  int repetitions = 5;
+  int samples = 2000;      // paced requests measured per run
+  int interval_us = 1000;  // pause between the paced client's requests
+};
+
+// The paced client's ps latency while another client floods, against the
+// same with no flood (issue 11).
+void run_fairness(const FairnessOptions& options);
+
 }  // namespace bench
