@@ -138,12 +138,21 @@ void run_fairness(const FairnessOptions& options) {
   };
   const double rss_before = sample_process(broker.pid()).rss_kib / 1024;
   Series quiet, greedy, deaf;
+  std::string rss_series;  // the broker's RSS after each flood, MiB
   for (int r = 0; r < options.repetitions; ++r) {
     for (auto [kind, series] : {std::pair{Flood::none, &quiet}, {Flood::greedy, &greedy}, {Flood::deaf, &deaf}}) {
       const auto run = measure(kind, broker.control_endpoint(), one, all, options.samples, interval);
       series->p50.push_back(run.p50);
       series->p99.push_back(run.p99);
       series->rate.push_back(run.flood_rate);
+      if (kind != Flood::none) {
+        char text[48];
+        const double at_once = sample_process(broker.pid()).rss_kib / 1024;
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        std::snprintf(text, sizeof text, "%s%.0f then %.0f", rss_series.empty() ? "" : ", ", at_once,
+                      sample_process(broker.pid()).rss_kib / 1024);
+        rss_series += text;
+      }
     }
     std::cerr << "fairness: repetition " << r + 1 << "/" << options.repetitions << " done" << std::endl;
   }
@@ -176,6 +185,8 @@ void run_fairness(const FairnessOptions& options) {
               "%.1f MiB before the first flood, %.1f MiB after the last (flooders gone); %ld lines of the broker's log "
               "say a reply was dropped\n",
               load_before, load_after, exit_status, rss_before, rss_after, dropped);
+  std::printf("note: fairness: broker RSS after each flood (greedy, deaf, greedy, ...), at once and 1 s after its client left: %s MiB\n",
+              rss_series.c_str());
   std::fflush(stdout);
 }
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -226,6 +227,21 @@ double percentile(std::vector<double> values, double fraction) {
   return values[std::min(values.size() - 1, static_cast<std::size_t>(fraction * values.size()))];
 }
 
+long file_size(const std::string& path) {
+  std::ifstream file(path, std::ios::binary | std::ios::ate);
+  return file ? static_cast<long>(file.tellg()) : 0;
+}
+
+// Lines of `path` from byte `from` on that contain `text`.
+long count_lines_containing(const std::string& path, long from, const std::string& text) {
+  std::ifstream file(path, std::ios::binary);
+  file.seekg(from);
+  long count = 0;
+  for (std::string line; std::getline(file, line);)
+    if (line.find(text) != std::string::npos) ++count;
+  return count;
+}
+
 std::string with_commas(long n) {
   std::string digits = std::to_string(n), out;
   for (std::size_t i = 0; i < digits.size(); ++i) {
@@ -255,6 +271,10 @@ bool run_soak(const SoakOptions& options) {
   const long sample_every = std::max(1L, options.sample_every > 0 ? options.sample_every : cycles / 20);
   const long warmup = std::max(sample_every, (cycles / 10 / sample_every) * sample_every);
   const double load_before = load_average();
+  // The test sshd logs "no more sessions" when it refuses a channel because
+  // the connection has MaxSessions open (as it counts them).
+  const std::string sshd_log = options.sshd_state + "/sshd.log";
+  const long sshd_log_start = ssh ? file_size(sshd_log) : 0;
 
   BrokerProgram broker(broker_program_path(options.broker), settings, options.broker_cpus);
   Totals totals;
@@ -342,6 +362,10 @@ bool run_soak(const SoakOptions& options) {
               "broker exit status %d\n",
               name.c_str(), with_commas(cycles).c_str(), options.concurrency, hosts_text.c_str(), load_before,
               load_after, exit_status);
+  if (ssh)
+    std::printf("note: %s: the test sshd refused %ld session channels during the run (\"no more sessions\" in %s: "
+                "MaxSessions 10 reached on a connection as sshd counts them)\n",
+                name.c_str(), count_lines_containing(sshd_log, sshd_log_start, "no more sessions"), sshd_log.c_str());
   std::fflush(stdout);
   for (const auto& error : totals.errors) std::cerr << name << ": " << error << "\n";
   return rss_ok && fds_ok && threads_ok && zombies_ok && leftovers_ok && cycles_ok;
