@@ -163,7 +163,7 @@ void run_fairness(const FairnessOptions& options) {
   {
     std::ifstream log(broker.log_path());
     for (std::string line; std::getline(log, line);)
-      if (line.find("dropped") != std::string::npos) ++dropped;
+      if (line.find("dropped") != std::string::npos || line.find("discarded") != std::string::npos) ++dropped;
   }
   const double load_after = load_average();
 
@@ -183,7 +183,7 @@ void run_fairness(const FairnessOptions& options) {
               deaf_rate.median, deaf_rate.min, deaf_rate.max);
   std::printf("note: fairness: load average (1 min) %.2f at start, %.2f at end; broker exit status %d; broker RSS "
               "%.1f MiB before the first flood, %.1f MiB after the last (flooders gone); %ld lines of the broker's log "
-              "say a reply was dropped\n",
+              "say replies were dropped or discarded\n",
               load_before, load_after, exit_status, rss_before, rss_after, dropped);
   std::printf("note: fairness: broker RSS after each flood (greedy, deaf, greedy, ...), at once and 1 s after its client left: %s MiB\n",
               rss_series.c_str());
