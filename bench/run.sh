@@ -3,7 +3,7 @@
 # and rewrites docs/PERFORMANCE.md. Needs root (the SSH scenarios start the
 # test sshd of tests/fixtures/sshd.sh on 127.0.0.2-5). Takes about 25 minutes,
 # most of it the SSH baseline's kill, which waits 0.5 s per process, as the
-# method it measures does, and the soak (about N minutes). Run it on an
+# method it measures does; the soak and fairness add about 4. Run it on an
 # otherwise idle machine; where several people share the test sshd, under
 # `flock /tmp/drunc-ssh-tests.lock bench/run.sh`.
 #   bench/run.sh [REPETITIONS]   (default 5; the median is reported)
