@@ -71,7 +71,10 @@ class Soak {
     for (std::size_t i = 0; i < slots_.size(); ++i)
       if (slots_[i].state == State::idle && started_ < until) boot(i);
     while (busy() > 0) {
-      if (auto reply = client_.receive(std::chrono::milliseconds(2))) on_reply(*reply, until);
+      if (auto reply = client_.receive(std::chrono::milliseconds(2))) {
+        last_progress_ = Clock::now();
+        on_reply(*reply, until);
+      }
       while (auto event = feed_.next(std::chrono::milliseconds(0))) on_line(*event, until);
       check_stuck(until);
     }
@@ -188,6 +191,9 @@ class Soak {
     const auto now = Clock::now();
     if (now - last_check_ < std::chrono::seconds(1)) return;
     last_check_ = now;
+    if (now - last_progress_ > std::chrono::seconds(120))
+      throw std::runtime_error("no answer from the broker for 120 s with " + std::to_string(busy()) +
+                               " cycles in flight");
     for (std::size_t i = 0; i < slots_.size(); ++i) {
       if (slots_[i].state != State::starting || now - slots_[i].booted < std::chrono::seconds(30)) continue;
       note_error("no first line within 30 s from " + slots_[i].uuid);
@@ -206,6 +212,7 @@ class Soak {
   std::unordered_map<std::string, std::size_t> starting_;  // uuid -> slot, booted, first line awaited
   std::unordered_set<std::string> ready_;                  // first line seen before the boot's answer
   Clock::time_point last_check_ = Clock::now();
+  Clock::time_point last_progress_ = Clock::now();  // the last answer
 };
 
 // Once nothing is in flight: waits (up to 10 s) until the broker has no child
