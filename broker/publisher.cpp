@@ -41,6 +41,8 @@ void EventPublisher::read_subscriptions() {
           socket_.set(zmq::sockopt::subscribe, granted);
           subscriptions_.insert(granted);
         } else if (bytes[0] == 0) {
+          // Kept in subscriptions_: another subscriber may hold the same
+          // prefix, and libzmq does not say when the last one goes.
           socket_.set(zmq::sockopt::unsubscribe, granted);
         }
       }
@@ -51,16 +53,12 @@ void EventPublisher::read_subscriptions() {
     else if (bytes[0] == 0)
       subscriptions_.erase(prefix);
   }
-  broadcasts_wanted_ = grant_ || wanted(broadcast_feed_.topic);
+  broadcasts_wanted_ = wanted(broadcast_feed_.topic);
 }
 
-void EventPublisher::grant_subscriptions(Grant grant) {
-  grant_ = std::move(grant);
-  broadcasts_wanted_ = true;
-}
+void EventPublisher::grant_subscriptions(Grant grant) { grant_ = std::move(grant); }
 
 bool EventPublisher::wanted(const std::string& topic) const {
-  if (grant_) return true;
   for (const auto& prefix : subscriptions_)
     if (topic.compare(0, prefix.size(), prefix) == 0) return true;
   return false;

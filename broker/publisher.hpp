@@ -47,8 +47,10 @@ class EventPublisher {
 
   // For an XPUB in manual mode (ZMQ_XPUB_MANUAL): each subscription change
   // is applied as the prefixes grant returns for it (the message carries the
-  // subscriber's metadata). The publisher then cannot tell which topics
-  // nobody wants, and builds every event.
+  // subscriber's metadata). Every prefix ever granted counts as wanted from
+  // then on: libzmq does not tell when the last subscriber of a granted
+  // prefix leaves, so events for a prefix nobody holds any more are still
+  // built (never the reverse).
   using Grant = std::function<std::vector<std::string>(zmq::message_t& change, const std::string& prefix)>;
   void grant_subscriptions(Grant grant);
 
@@ -88,7 +90,7 @@ class EventPublisher {
   std::uint64_t publisher_id_;
   std::uint64_t sequence_ = 0;
   FeedTopic broadcast_feed_;  // "bcast/<session>/<broker name>"
-  std::set<std::string> subscriptions_;  // topic prefixes at least one subscriber asked for
+  std::set<std::string> subscriptions_;  // topic prefixes at least one subscriber asked for (or was granted)
   std::unordered_map<std::string, std::uint64_t> session_sequences_;  // of state events, by session
   bool broadcasts_wanted_ = false;
   Grant grant_;  // manual mode only

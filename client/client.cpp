@@ -1,6 +1,7 @@
 #include "client.hpp"
 
 #include <array>
+#include <filesystem>
 #include <random>
 
 #include <zmq_addon.hpp>
@@ -50,9 +51,10 @@ CurveKeys load_curve_keys(const std::string& certificate, const std::string& ser
     keys.public_key = mine.public_key;
     keys.secret_key = mine.secret_key;
     if (auto user = mine.metadata.find("user"); user != mine.metadata.end()) keys.user = user->second;
-    keys.server_key = server_key.size() == 40 && !wire::z85_decode_key(server_key).empty()
-                          ? server_key
-                          : wire::read_certificate(server_key).public_key;
+    // A file wins: a 40-character path is also valid Z85.
+    const bool is_key_text = !std::filesystem::exists(server_key) && server_key.size() == 40 &&
+                             !wire::z85_decode_key(server_key).empty();
+    keys.server_key = is_key_text ? server_key : wire::read_certificate(server_key).public_key;
   } catch (const wire::CertificateError& error) {
     throw std::runtime_error(error.what());
   }
@@ -266,10 +268,16 @@ bool Subscriber::wait_until_live(Client& client, std::chrono::milliseconds timeo
 }
 
 std::optional<Event> Subscriber::receive(std::chrono::milliseconds timeout) {
-  if (!wait_readable(socket_, monitor_.get(), timeout)) return std::nullopt;
   std::vector<zmq::message_t> frames;
+  // An event already queued is taken without a poll: a subscriber keeping up
+  // with a fast feed would otherwise pay a poll per event.
+  auto received = zmq::recv_multipart(socket_, std::back_inserter(frames), zmq::recv_flags::dontwait);
+  if (!received) {
+    if (!wait_readable(socket_, monitor_.get(), timeout)) return std::nullopt;
+    received = zmq::recv_multipart(socket_, std::back_inserter(frames));
+  }
   // Frames after the third are extensions this client does not know yet: ignored.
-  if (!zmq::recv_multipart(socket_, std::back_inserter(frames)) || frames.size() < 3)
+  if (!received || frames.size() < 3)
     throw std::runtime_error("malformed event: expected [topic][payload][EventMeta]");
   Event event{frames[0].to_string(), frames[1].to_string(), {}};
   if (!event.meta.ParseFromArray(frames[2].data(), static_cast<int>(frames[2].size())))

@@ -142,6 +142,24 @@ TEST_CASE("security: a wrong server key and a client without keys get clear erro
   CHECK_THROWS_WITH(no_keys.describe(), Catch::Contains("requires CURVE"));
 }
 
+TEST_CASE("security: a server key file whose path is 40 characters is read as a file, not as Z85 text") {
+  // Every character of such a path is in the Z85 alphabet, so it decodes as a key.
+  const std::string name = unique_marker("k").substr(0, 24);
+  const fs::path directory = fs::path("/tmp") / (name + std::string(24 - name.size(), 'x'));
+  const std::string server_key = (directory / "server.key").string();
+  REQUIRE(server_key.size() == 40);
+  fs::create_directories(directory);
+  const auto server = drunc::wire::generate_certificate({});
+  drunc::wire::write_certificate_pair(server, server_key);
+  const auto client = drunc::wire::generate_certificate({{"user", "alice"}});
+  drunc::wire::write_certificate_pair(client, (directory / "alice.key").string());
+
+  const auto keys = drunc::client::load_curve_keys((directory / "alice.key_secret").string(), server_key);
+  fs::remove_all(directory);
+  CHECK(keys.server_key == server.public_key);
+  CHECK(keys.user == "alice");
+}
+
 TEST_CASE("security: an observer lists and reads but may not boot -- nothing is started") {
   SecureBroker secure;
   auto olive = secure.client("olive");
