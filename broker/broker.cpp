@@ -24,6 +24,21 @@ Broker::Broker(Config config, std::function<void(const std::string&)> on_failure
         std::make_unique<workers::SshWorker>(context_, kWorkerEndpoint, workers.back(), loop_->ssh_settings()));
   }
   loop_->wait_for_workers(workers);
+  // On the broker thread, after the failed worker's thread has ended: the
+  // old object only joins it.
+  loop_->set_worker_starter([this](const std::string& worker, const std::string& routing_id) {
+    if (worker == kLocalWorker) {
+      local_launcher_ = std::make_unique<workers::LocalLauncher>(context_, kWorkerEndpoint, routing_id);
+      return;
+    }
+    for (int i = 0; i < static_cast<int>(ssh_workers_.size()); ++i)
+      if (worker == ssh_worker_name(i)) {
+        ssh_workers_[static_cast<std::size_t>(i)] =
+            std::make_unique<workers::SshWorker>(context_, kWorkerEndpoint, routing_id, loop_->ssh_settings());
+        return;
+      }
+    throw std::logic_error("no launcher worker is named " + worker);
+  });
   stop_sender_.connect(kStopEndpoint);
   thread_ = std::thread([this] {
     workers::name_this_thread("drunc-broker");

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <malloc.h>
 #include <set>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -33,6 +34,22 @@ namespace {
 constexpr int kBatch = 256;
 // Replies held back to be sent together (see BrokerLoop::outbox_).
 constexpr std::size_t kOutboxLimit = 64;
+// Replies ZeroMQ queues to one client; the rest wait in its backlog, counted in bytes.
+constexpr int kClientQueueMessages = 64;
+constexpr auto kLongestBacklogRetry = std::chrono::milliseconds(64);
+// Refusals one client may leave unread (a few MB) before its backlog is discarded.
+constexpr std::size_t kMostRefusalsUnread = 10000;
+
+std::size_t size_of(const std::vector<zmq::message_t>& frames) {
+  std::size_t bytes = 0;
+  for (const auto& frame : frames) bytes += frame.size();
+  return bytes;
+}
+
+// Gives freed heap back to the system after a large backlog is gone.
+void return_memory(std::size_t freed) {
+  if (freed >= (std::size_t{1} << 20)) ::malloc_trim(0);
+}
 
 // A version-4 UUID from the kernel's random source.
 std::string new_uuid() {
@@ -243,7 +260,7 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, Config config)
   // another admitted key could take over someone's connection and replies.
   clients_.set(zmq::sockopt::router_handover, config_.security.mode == SecuritySettings::Mode::none ? 1 : 0);
   clients_.set(zmq::sockopt::maxmsgsize, config_.max_message_bytes);
-  clients_.set(zmq::sockopt::sndhwm, 100000);
+  clients_.set(zmq::sockopt::sndhwm, kClientQueueMessages);
   clients_.set(zmq::sockopt::linger, 0);
   control_endpoint_ = bind_or_explain(clients_, config_.control_endpoint, "control_endpoint");
 
@@ -259,7 +276,10 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, Config config)
   stop_.bind(kStopEndpoint);
 }
 
+void BrokerLoop::set_worker_starter(WorkerStarter start) { start_worker_ = std::move(start); }
+
 void BrokerLoop::wait_for_workers(const std::vector<std::string>& routing_ids) {
+  for (const auto& id : routing_ids) routing_ids_.try_emplace(id.substr(0, id.find('#')), id);
   std::unordered_set<std::string> missing(routing_ids.begin(), routing_ids.end());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!missing.empty()) {
@@ -283,7 +303,7 @@ void BrokerLoop::run() {
                              {events_.handle(), 0, ZMQ_POLLIN, 0},
                              {zap_ ? zap_->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0}};
   while (true) {
-    zmq::poll(items, zap_ ? 5 : 4, std::chrono::milliseconds(-1));
+    zmq::poll(items, zap_ ? 5 : 4, poll_timeout());
     if (items[0].revents & ZMQ_POLLIN) {
       zmq::message_t signal;
       (void)stop_.recv(signal, zmq::recv_flags::dontwait);
@@ -332,11 +352,13 @@ void BrokerLoop::handle_request(std::vector<zmq::message_t>& frames) {
       return;
     }
     spdlog::warn("malformed request: {}", malformed->reason);
-    reply_error(Caller{*malformed->reply_to, {}, "", {}, {}}, pm::NOT_EXECUTED_BAD_REQUEST_FORMAT, malformed->reason);
+    Reply reply = operations_.receive(Caller{*malformed->reply_to, {}, "", {}, {}});
+    answer_error(reply, pm::NOT_EXECUTED_BAD_REQUEST_FORMAT, malformed->reason);
     return;
   }
   auto& envelope = std::get<wire::RequestEnvelope>(decoded);
-  Caller caller{std::move(envelope.from), {}, envelope.command, {}, {}};
+  Reply reply = operations_.receive(Caller{std::move(envelope.from), {}, envelope.command, {}, {}});
+  Caller& caller = reply.caller();
   pm::Request& request = request_;
   const bool parsed = request.ParseFromArray(envelope.body.data(), static_cast<int>(envelope.body.size()));
   if (parsed) caller.token = request.token();
@@ -352,6 +374,15 @@ void BrokerLoop::handle_request(std::vector<zmq::message_t>& frames) {
     if (stopping())
       throw DruncError("the process manager is shutting down" + (fatal_.empty() ? "" : " (" + fatal_ + ")") + ": " +
                        caller.command + " was not carried out");
+    if (auto backlog = backlogs_.find(caller.address.routing_id);
+        backlog != backlogs_.end() &&
+        backlog->second.bytes + backlog->second.in_outbox > static_cast<std::size_t>(config_.max_unread_reply_bytes)) {
+      ++backlog->second.refused;
+      throw DruncError(caller.command + " was not carried out: this client has left " +
+                       std::to_string(backlog->second.bytes + backlog->second.in_outbox) +
+                       " bytes of replies unread (max_unread_reply_bytes " +
+                       std::to_string(config_.max_unread_reply_bytes) + "); read them first");
+    }
     if (changes_state(*command)) caller.target = describe_target(*command, request);
     publisher_.broadcast(pm::COMMAND_RECEIVED, [&] { return who(caller) + " sent " + caller.command; });
     if (identity) authorise(*identity, *command, request);
@@ -361,12 +392,13 @@ void BrokerLoop::handle_request(std::vector<zmq::message_t>& frames) {
       notification.set_command(caller.command);
       publisher_.broadcast_message(pm::COMMAND_EXECUTION_START, notification);
     }
-    dispatch(caller, *command, request, identity);
+    dispatch(reply, *command, request, identity);
   } catch (const std::exception& error) {
     const auto flag = flag_for(error);
     if (flag == pm::UNHANDLED_EXCEPTION_THROWN)
       spdlog::error("{} failed unexpectedly: {}", envelope.command, error.what());
-    reply_error(caller, flag, error.what());
+    // Not if the request already went to the operations table, which answers it.
+    if (reply.valid()) answer_error(reply, flag, error.what());
   }
 }
 
@@ -439,9 +471,9 @@ std::vector<std::string> BrokerLoop::forbidden_sessions(const ClientIdentity& id
   for (auto* record : registry_.all())
     if ((!query || query->matches(record->uuid, record->metadata())) && !identity.may_touch(record->session()))
       forbidden.insert(record->session());
-  for (const auto& [uuid, launch] : launches_) {
-    const auto& metadata = launch.boot.process_description().metadata();
-    if ((!query || query->matches(uuid, metadata)) && !identity.may_touch(metadata.session()))
+  for (const Operation* op : operations_.starting()) {
+    const auto& metadata = op->boot.process_description().metadata();
+    if ((!query || query->matches(op->uuid, metadata)) && !identity.may_touch(metadata.session()))
       forbidden.insert(metadata.session());
   }
   return {forbidden.begin(), forbidden.end()};
@@ -474,26 +506,25 @@ void BrokerLoop::reload_access_list() {
   }
 }
 
-void BrokerLoop::dispatch(const Caller& caller, Command command, const pm::Request& request,
-                          const ClientIdentity* identity) {
+void BrokerLoop::dispatch(Reply& reply, Command command, const pm::Request& request, const ClientIdentity* identity) {
   switch (command) {
-    case Command::describe: return describe(caller);
-    case Command::boot: return boot(caller, request);
+    case Command::describe: return describe(reply);
+    case Command::boot: return boot(reply, request);
     case Command::terminate:
       unpack<pm::ProcessQuery>(request, /*optional=*/true);  // ignored, but must be well-formed
-      return kill(caller, nullptr);
+      return kill(reply, nullptr);
     case Command::kill: {
       const CompiledQuery query(unpack<pm::ProcessQuery>(request));
-      return kill(caller, &query);
+      return kill(reply, &query);
     }
-    case Command::restart: return restart(caller, request);
-    case Command::flush: return flush(caller, request);
-    case Command::ps: return ps(caller, request, identity);
-    case Command::logs: return logs(caller, request);
+    case Command::restart: return restart(reply, request);
+    case Command::flush: return flush(reply, request);
+    case Command::ps: return ps(reply, request, identity);
+    case Command::logs: return logs(reply, request);
   }
 }
 
-void BrokerLoop::describe(const Caller& caller) {
+void BrokerLoop::describe(Reply& reply) {
   pm::Description description;
   description.set_type("process_manager");
   description.set_name(config_.name);
@@ -516,10 +547,10 @@ void BrokerLoop::describe(const Caller& caller) {
                                     !(is_local_endpoint(config_.control_endpoint) &&
                                       is_local_endpoint(config_.events_endpoint)));
   description.mutable_broadcast()->PackFrom(feed);
-  reply(caller, pm::EXECUTED_SUCCESSFULLY, &description);
+  answer(reply, pm::EXECUTED_SUCCESSFULLY, &description);
 }
 
-void BrokerLoop::boot(const Caller& caller, const pm::Request& request) {
+void BrokerLoop::boot(Reply& reply, const pm::Request& request) {
   auto boot = unpack<pm::BootRequest>(request);
   const auto& restriction = boot.process_restriction();
   if (restriction.allowed_host_types_size() > 0)
@@ -535,102 +566,85 @@ void BrokerLoop::boot(const Caller& caller, const pm::Request& request) {
   }
 
   const std::string uuid = new_uuid();
-  PendingLaunch launch;
-  launch.caller = caller;
-  launch.boot = std::move(boot);
-  launches_.emplace(uuid, std::move(launch));
-  try_next_host(uuid);
+  carry_out(operations_.begin_boot(std::move(reply), uuid, std::move(boot)));
 }
 
-void BrokerLoop::kill(const Caller& caller, const CompiledQuery* query) {
-  if (query && query->empty()) {  // kill with an empty query matches nothing
-    reply_instances(caller, {});
-    return;
-  }
+void BrokerLoop::kill(Reply& reply, const CompiledQuery* query) {
+  if (query && query->empty()) return answer_instances(reply, {});  // kill with an empty query matches nothing
   auto selected = [&](const std::string& uuid, const pm::ProcessMetadata& metadata) {
     return !query || query->matches(uuid, metadata);
   };
-  PendingKill pending{caller, {}, {}, {}};
+  std::vector<std::string> uuids;  // answer order
+  std::unordered_set<std::string> waiting;
+  std::unordered_map<std::string, pm::ProcessInstance> results;
+  std::vector<std::string> starting;  // killed as soon as they start
   std::vector<ProcessRecord*> to_signal;
   for (auto* record : registry_.all()) {
     if (!selected(record->uuid, record->metadata())) continue;
-    pending.uuids.push_back(record->uuid);
-    // Between two incarnations of a restart: the next one is killed as soon as it starts.
-    if (auto launch = launches_.find(record->uuid); launch != launches_.end()) {
-      launch->second.kill_on_start = true;
-      pending.waiting.insert(record->uuid);
-      continue;
+    uuids.push_back(record->uuid);
+    if (const Operation* launch = operations_.launch_of(record->uuid)) {
+      starting.push_back(record->uuid);
+      // Between two incarnations of a restart: the next one is killed as soon as it starts.
+      if (launch->phase == Operation::Phase::starting) {
+        results.emplace(record->uuid, record->instance());
+        waiting.insert(record->uuid);
+        continue;
+      }
     }
-    if (auto restart = restarts_waiting_for_exit_.find(record->uuid); restart != restarts_waiting_for_exit_.end())
-      restart->second.kill_on_start = true;
     if (!is_alive(record->state)) {
-      pending.results.emplace(record->uuid, record->instance());
+      results.emplace(record->uuid, record->instance());
       continue;
     }
-    pending.waiting.insert(record->uuid);
+    waiting.insert(record->uuid);
     if (record->state == ProcessState::running) to_signal.push_back(record);
   }
-  // Boots still starting: killed as soon as they start.
-  for (auto& [uuid, launch] : launches_) {
-    if (launch.restart || !selected(uuid, launch.boot.process_description().metadata())) continue;
-    launch.kill_on_start = true;
-    pending.uuids.push_back(uuid);
-    pending.waiting.insert(uuid);
+  for (const Operation* op : operations_.starting()) {
+    if (op->kind != Operation::Kind::boot || !selected(op->uuid, op->boot.process_description().metadata())) continue;
+    uuids.push_back(op->uuid);
+    waiting.insert(op->uuid);
+    starting.push_back(op->uuid);
   }
+  for (const auto& uuid : starting) carry_out(operations_.apply(Event::kill_requested(uuid)));
+  // The kill is in the table before any signal: a process lost on the way settles it.
+  carry_out(operations_.begin_kill(std::move(reply), std::move(uuids), std::move(waiting), std::move(results)));
   send_kills(to_signal);
-  if (pending.waiting.empty()) {
-    pm::ProcessInstanceList list;
-    for (const auto& uuid : pending.uuids) *list.add_values() = pending.results.at(uuid);
-    reply(caller, pm::EXECUTED_SUCCESSFULLY, &list);
-    return;
-  }
-  kills_.push_back(std::move(pending));
 }
 
-void BrokerLoop::restart(const Caller& caller, const pm::Request& request) {
+void BrokerLoop::restart(Reply& reply, const pm::Request& request) {
   const auto matches = registry_.match(CompiledQuery(unpack<pm::ProcessQuery>(request)), true);
   if (matches.size() != 1)
     throw DruncError("restart needs a query matching exactly one process; it matches " +
                      std::to_string(matches.size()));
   ProcessRecord& record = *matches.front();
-  if (record.restart_pending) throw DruncError("a restart of " + record.name() + " is already in progress");
-  record.restart_pending = true;
-  if (is_alive(record.state)) {
-    if (record.state == ProcessState::running) send_kills({&record});
-    restarts_waiting_for_exit_.emplace(record.uuid, PendingRestart{caller, false});
-    return;
-  }
-  PendingLaunch launch;
-  launch.caller = caller;
-  launch.boot = record.boot;
-  launch.generation = record.generation + 1;
-  launch.restart = true;
-  launches_.emplace(record.uuid, std::move(launch));
-  try_next_host(record.uuid);
+  if (operations_.launch_of(record.uuid)) throw DruncError("a restart of " + record.name() + " is already in progress");
+  if (!is_alive(record.state))
+    return carry_out(operations_.begin_boot(std::move(reply), record.uuid, record.boot, record.generation + 1));
+  operations_.begin_restart_after_exit(std::move(reply), record.uuid, record.boot, record.generation + 1);
+  if (record.state == ProcessState::running) send_kills({&record});
 }
 
-void BrokerLoop::flush(const Caller& caller, const pm::Request& request) {
+void BrokerLoop::flush(Reply& reply, const pm::Request& request) {
   const auto matches = registry_.match(CompiledQuery(unpack<pm::ProcessQuery>(request)), true);
   pm::ProcessInstanceList flushed;
   for (auto* record : matches) {
-    if (is_alive(record->state) || record->restart_pending) continue;
+    if (is_alive(record->state) || operations_.launch_of(record->uuid)) continue;
     *flushed.add_values() = record->instance();
     publisher_.state(*record, "flushed");
     registry_.remove(record->uuid);
   }
-  reply(caller, pm::EXECUTED_SUCCESSFULLY, &flushed);
+  answer(reply, pm::EXECUTED_SUCCESSFULLY, &flushed);
 }
 
-void BrokerLoop::ps(const Caller& caller, const pm::Request& request, const ClientIdentity* identity) {
+void BrokerLoop::ps(Reply& reply, const pm::Request& request, const ClientIdentity* identity) {
   auto records = registry_.match(CompiledQuery(unpack<pm::ProcessQuery>(request)), true);
   if (identity && !identity->all_sessions)
     std::erase_if(records, [&](const ProcessRecord* record) { return !identity->may_touch(record->session()); });
-  reply_instances(caller, records,
-                  feed_position_.bytes(publisher_.publisher_id(), publisher_.sequence(), records,
-                                       publisher_.session_sequences()));
+  answer_instances(reply, records,
+                   feed_position_.bytes(publisher_.publisher_id(), publisher_.sequence(), records,
+                                        publisher_.session_sequences()));
 }
 
-void BrokerLoop::logs(const Caller& caller, const pm::Request& request) {
+void BrokerLoop::logs(Reply& reply, const pm::Request& request) {
   const auto log_request = unpack<pm::LogRequest>(request);
   const auto matches = registry_.match(CompiledQuery(log_request.query()), true);
   if (matches.size() != 1)
@@ -642,53 +656,55 @@ void BrokerLoop::logs(const Caller& caller, const pm::Request& request) {
   line.mutable_uuid()->set_uuid(record.uuid);
   for (const std::string* text : record.logs.last(how_far)) {
     line.set_line(*text);
-    reply(caller, pm::EXECUTED_SUCCESSFULLY, &line, /*more=*/true);
+    answer_part(reply, line);
   }
   drunc_zmq::LogCursor cursor;
   cursor.set_next_topic_sequence(publisher_.next_log_sequence(record));
-  reply(caller, pm::EXECUTED_SUCCESSFULLY, &cursor);
+  answer(reply, pm::EXECUTED_SUCCESSFULLY, &cursor);
 }
 
-// ---- Launching and killing through workers -----------------------------------
+// ---- Operations in flight ------------------------------------------------------
 
-void BrokerLoop::try_next_host(const std::string& uuid) {
-  auto& launch = launches_.at(uuid);
-  const auto& hosts = launch.boot.process_restriction().allowed_hosts();
-  const auto& description = launch.boot.process_description();
-  if (stopping()) {
-    launch.failures.push_back("the process manager is shutting down");
-    launch.next_host = static_cast<std::size_t>(hosts.size());
+void BrokerLoop::carry_out(Outcome outcome) {
+  if (outcome.reply) {
+    auto& [flag, data] = *outcome.answer;
+    std::visit([&](const auto& message) { answer(*outcome.reply, flag, &message); }, data);
   }
-  while (launch.next_host < static_cast<std::size_t>(hosts.size())) {
-    const std::string& host = hosts[static_cast<int>(launch.next_host++)];
-    const HostRoute where = route(host, description.metadata());
-    if (where.worker.empty()) {
-      launch.failures.push_back(host + ": not a valid host name");
-      continue;
-    }
-    launch.host = host;
-    launch.worker = where.worker;
-    internal::WorkerCommand command;
-    auto* start = command.mutable_launch();
-    start->set_uuid(uuid);
-    start->set_generation(launch.generation);
-    start->set_host(where.host);
-    start->set_user(where.user);
-    start->set_port(static_cast<std::uint32_t>(where.port));
-    start->set_script(
-        workers::build_launch_script(description, {uuid, launch.generation, host, now_text()}));
-    if (send_to_worker(where.worker, command)) return;
-    launch.failures.push_back(host + ": its launcher worker is not running");
+  switch (outcome.action) {
+    case Step::Action::launch: return launch(*outcome.operation);
+    case Step::Action::kill_started:
+      if (auto* record = registry_.find(outcome.uuid); record && record->state == ProcessState::running)
+        send_kills({record});
+      return;
+    case Step::Action::none: return;
   }
+}
 
-  std::string reason = "could not start " + description.metadata().name() + " on any allowed host: ";
-  for (std::size_t i = 0; i < launch.failures.size(); ++i) reason += (i ? "; " : "") + launch.failures[i];
-  const Caller caller = launch.caller;
-  ProcessRecord* record = launch.restart ? registry_.find(uuid) : nullptr;
-  if (record) record->restart_pending = false;
-  launches_.erase(uuid);  // `launch` and `description` dangle from here on
-  reply_error(caller, pm::DRUNC_EXCEPTION_THROWN, reason);
-  settle_kills(uuid, record);
+void BrokerLoop::carry_out(std::vector<Outcome> outcomes) {
+  for (auto& outcome : outcomes) carry_out(std::move(outcome));
+}
+
+void BrokerLoop::launch(Operation& op) {
+  const std::string uuid = op.uuid;  // op is gone once its last host fails
+  if (stopping()) return carry_out(operations_.apply(Event::abandoned("the process manager is shutting down", uuid)));
+  const auto& description = op.boot.process_description();
+  const HostRoute where = route(op.host, description.metadata());
+  if (where.worker.empty()) return carry_out(operations_.apply(Event::start_failed(uuid, "not a valid host name")));
+  op.worker = where.worker;
+  internal::WorkerCommand command;
+  auto* start = command.mutable_launch();
+  start->set_uuid(uuid);
+  start->set_generation(op.generation);
+  start->set_host(where.host);
+  start->set_user(where.user);
+  start->set_port(static_cast<std::uint32_t>(where.port));
+  try {
+    start->set_script(workers::build_launch_script(description, {uuid, op.generation, op.host, now_text()}));
+  } catch (const std::exception& error) {  // checked at boot; a failure here must still end the operation
+    return carry_out(operations_.apply(Event::start_failed(uuid, error.what())));
+  }
+  if (!send_to_worker(where.worker, command))
+    carry_out(operations_.apply(Event::start_failed(uuid, "its launcher worker is not running")));
 }
 
 HostRoute BrokerLoop::route(const std::string& allowed_host, const pm::ProcessMetadata& metadata) const {
@@ -753,11 +769,17 @@ void BrokerLoop::send_kills(const std::vector<ProcessRecord*>& records) {
 }
 
 bool BrokerLoop::send_to_worker(const std::string& worker, const internal::WorkerCommand& command) {
-  if (failed_workers_.count(worker)) return false;
-  const std::string bytes = command.SerializeAsString();
+  const auto routing_id = routing_ids_.find(worker);
+  if (routing_id == routing_ids_.end() || routing_id->second.empty()) return false;  // failed, not restarted
+  std::string bytes = command.SerializeAsString();
+  if (auto waiting = unready_.find(routing_id->second); waiting != unready_.end()) {
+    waiting->second.push_back(std::move(bytes));
+    return true;
+  }
   try {
     // A worker that is gone is unreachable (router_mandatory): nothing is queued.
-    if (!workers_.send(zmq::buffer(worker), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return false;
+    if (!workers_.send(zmq::buffer(routing_id->second), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+      return false;
     workers_.send(zmq::buffer(bytes), zmq::send_flags::none);
   } catch (const zmq::error_t& error) {
     spdlog::error("cannot reach launcher worker {}: {}", worker, error.what());
@@ -782,6 +804,10 @@ void BrokerLoop::receive_worker_reports() {
       continue;
     }
     if (report.has_output()) lines += report.output().lines_size();
+    if (report.kind_case() == internal::WorkerReport::KIND_NOT_SET) {
+      on_worker_ready(frames[0].to_string());
+      continue;
+    }
     try {
       if (report.has_worker_failed()) {
         on_worker_failed(report.worker_failed().worker(), report.worker_failed().reason());
@@ -798,7 +824,8 @@ void BrokerLoop::handle_report(const internal::WorkerReport& report) {
   const std::string& uuid = report.uuid();
   switch (report.kind_case()) {
     case internal::WorkerReport::kStarted: return on_started(uuid, report.started().pid());
-    case internal::WorkerReport::kStartFailed: return on_start_failed(uuid, report.start_failed().reason());
+    case internal::WorkerReport::kStartFailed:
+      return carry_out(operations_.apply(Event::start_failed(uuid, report.start_failed().reason())));
     case internal::WorkerReport::kOutput: {
       auto* record = registry_.find(uuid);
       if (!record || record->generation != report.generation()) return;
@@ -813,36 +840,27 @@ void BrokerLoop::handle_report(const internal::WorkerReport& report) {
       return;
     }
     case internal::WorkerReport::kWorkerFailed:  // handled by receive_worker_reports
-    case internal::WorkerReport::KIND_NOT_SET: return;  // a worker's ready message
+    case internal::WorkerReport::KIND_NOT_SET: return;  // ready: likewise
   }
 }
 
 void BrokerLoop::on_started(const std::string& uuid, std::int64_t pid) {
-  auto found = launches_.find(uuid);
-  if (found == launches_.end()) return;
-  PendingLaunch launch = std::move(found->second);
-  launches_.erase(found);
-  ProcessRecord* record;
-  if (launch.restart) {
+  Operation* op = operations_.launch_of(uuid);
+  if (!op || op->phase != Operation::Phase::starting) return;
+  ProcessRecord* record = nullptr;
+  if (op->kind == Operation::Kind::restart) {
     record = registry_.find(uuid);
-    record->restart_pending = false;
-    record->worker = launch.worker;
-    publisher_.state(*record, record->on_restarted(launch.generation, pid, launch.host));
+    if (!record) return;  // cannot be: a record is not flushed while its restart is in the table
+    record->worker = op->worker;
+    publisher_.state(*record, record->on_restarted(op->generation, pid, op->host));
   } else {
-    record = &registry_.add_booted(uuid, std::move(launch.boot), launch.host, launch.worker, pid);
+    // The boot request moves to the record: the started event ends op.
+    record = &registry_.add_booted(uuid, std::move(op->boot), op->host, op->worker, pid);
     publisher_.state(*record, "booted");
   }
-  spdlog::info("{} {} (uuid {}, generation {}) on {}, pid {}", launch.restart ? "restarted" : "booted",
-               record->name(), uuid, record->generation, launch.host, pid);
-  reply_instances(launch.caller, {record});
-  if (launch.kill_on_start) send_kills({record});
-}
-
-void BrokerLoop::on_start_failed(const std::string& uuid, const std::string& reason) {
-  auto found = launches_.find(uuid);
-  if (found == launches_.end()) return;
-  found->second.failures.push_back(found->second.host + ": " + reason);
-  try_next_host(uuid);
+  spdlog::info("{} {} (uuid {}, generation {}) on {}, pid {}", op->kind == Operation::Kind::restart ? "restarted" : "booted",
+               record->name(), uuid, record->generation, op->host, pid);
+  carry_out(operations_.apply(Event::started(uuid, record->instance())));
 }
 
 void BrokerLoop::on_exited(ProcessRecord& record, const internal::Exited& exited) {
@@ -853,26 +871,7 @@ void BrokerLoop::on_exited(ProcessRecord& record, const internal::Exited& exited
     return "process " + record.name() + " (uuid " + record.uuid + ", generation " + std::to_string(record.generation) +
            ") " + exited.reason();
   });
-
-  settle_kills(record.uuid, &record);
-
-  auto restart = restarts_waiting_for_exit_.find(record.uuid);
-  if (restart == restarts_waiting_for_exit_.end()) return;
-  PendingRestart waiting = std::move(restart->second);
-  restarts_waiting_for_exit_.erase(restart);
-  if (stopping()) {
-    record.restart_pending = false;
-    reply_error(waiting.caller, pm::DRUNC_EXCEPTION_THROWN, "the process manager is shutting down");
-    return;
-  }
-  PendingLaunch launch;
-  launch.caller = std::move(waiting.caller);
-  launch.boot = record.boot;
-  launch.generation = record.generation + 1;
-  launch.restart = true;
-  launch.kill_on_start = waiting.kill_on_start;
-  launches_.emplace(record.uuid, std::move(launch));
-  try_next_host(record.uuid);
+  carry_out(operations_.apply(Event::ended(record.uuid, record.instance())));
 }
 
 void BrokerLoop::report_lost(ProcessRecord& record, const std::string& why) {
@@ -883,32 +882,64 @@ void BrokerLoop::report_lost(ProcessRecord& record, const std::string& why) {
   on_exited(record, lost);
 }
 
-void BrokerLoop::on_worker_failed(const std::string& worker, const std::string& reason) {
-  if (!failed_workers_.insert(worker).second) return;
-  spdlog::critical("launcher worker {} failed: {}; its processes were killed, the broker stops", worker, reason);
-  if (fatal_.empty()) fatal_ = "launcher worker " + worker + " failed: " + reason;
+void BrokerLoop::on_worker_failed(const std::string& routing_id, const std::string& reason) {
+  const std::string worker = routing_id.substr(0, routing_id.find('#'));
+  auto current = routing_ids_.find(worker);
+  if (current == routing_ids_.end() || current->second != routing_id) return;  // an incarnation already replaced
+  current->second.clear();  // nothing more is sent to it
+  spdlog::critical("launcher worker {} failed: {}; its processes were killed", routing_id, reason);
+  restart_worker(worker);
   for (auto* record : registry_.all())
     if (record->worker == worker && is_alive(record->state))
       report_lost(*record, "its launcher worker " + worker + " failed (" + reason + ") and killed it");
+  // Starts it had not answered go to the next host (the restarted worker's too).
   std::vector<std::string> starting;
-  for (const auto& [uuid, launch] : launches_)
-    if (launch.worker == worker) starting.push_back(uuid);
-  for (const auto& uuid : starting) on_start_failed(uuid, "its launcher worker failed: " + reason);
+  for (const Operation* op : operations_.starting())
+    if (op->worker == worker) starting.push_back(op->uuid);
+  for (const auto& uuid : starting)
+    carry_out(operations_.apply(Event::start_failed(uuid, "its launcher worker failed: " + reason)));
 }
 
-void BrokerLoop::settle_kills(const std::string& uuid, const ProcessRecord* record) {
-  for (auto it = kills_.begin(); it != kills_.end();) {
-    if (it->waiting.erase(uuid) == 1 && record) it->results.insert_or_assign(uuid, record->instance());
-    if (!it->waiting.empty()) {
-      ++it;
-      continue;
-    }
-    pm::ProcessInstanceList list;
-    for (const auto& killed : it->uuids)
-      if (auto found = it->results.find(killed); found != it->results.end()) *list.add_values() = found->second;
-    reply(it->caller, pm::EXECUTED_SUCCESSFULLY, &list);
-    it = kills_.erase(it);
+void BrokerLoop::on_worker_ready(const std::string& routing_id) {
+  auto waiting = unready_.find(routing_id);
+  if (waiting == unready_.end()) return;
+  std::vector<std::string> commands = std::move(waiting->second);
+  unready_.erase(waiting);
+  for (auto& bytes : commands) {
+    internal::WorkerCommand command;
+    command.ParseFromString(bytes);
+    send_to_worker(routing_id.substr(0, routing_id.find('#')), command);
   }
+}
+
+void BrokerLoop::restart_worker(const std::string& worker) {
+  // A worker that keeps failing is not restarted forever: the broker stops.
+  constexpr std::size_t kMaxRestarts = 3;
+  constexpr auto kRestartWindow = std::chrono::minutes(1);
+  auto& restarts = worker_restarts_[worker];
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(restarts, [&](auto at) { return now - at > kRestartWindow; });
+  std::string why;
+  if (!start_worker_) {
+    why = "no way to restart it";
+  } else if (restarts.size() >= kMaxRestarts) {
+    why = "it failed " + std::to_string(kMaxRestarts + 1) + " times within a minute";
+  } else {
+    restarts.push_back(now);
+    const std::string routing_id = worker + "#" + std::to_string(++worker_incarnations_);
+    try {
+      start_worker_(worker, routing_id);
+      // Commands wait in unready_ until it says it is ready.
+      routing_ids_[worker] = routing_id;
+      unready_[routing_id];
+      spdlog::warn("launcher worker {} restarted as {}", worker, routing_id);
+      return;
+    } catch (const std::exception& error) {
+      why = std::string("its restart failed: ") + error.what();
+    }
+  }
+  spdlog::critical("launcher worker {} is not restarted ({}): the broker stops", worker, why);
+  if (fatal_.empty()) fatal_ = "launcher worker " + worker + " failed and " + why;
 }
 
 // ---- Replies -------------------------------------------------------------------
@@ -941,12 +972,24 @@ std::string BrokerLoop::who(const Caller& caller) {
   return caller.user.empty() ? "an anonymous client" : caller.user;
 }
 
-void BrokerLoop::reply(const Caller& caller, pm::ResponseFlag flag, const google::protobuf::Message* data, bool more) {
-  if (!more) broadcast_outcome(caller, flag, data);
+void BrokerLoop::answer(Reply& reply, pm::ResponseFlag flag, const google::protobuf::Message* data) {
+  if (!reply.valid()) {
+    spdlog::error("bug: a second answer to a {} request was not sent", reply.caller().command);
+    return;
+  }
+  reply.spend();
+  broadcast_outcome(reply.caller(), flag, data);
   pm::Response& response = response_;
   response.Clear();
   if (data) response.mutable_data()->PackFrom(*data);
-  queue_reply(caller, flag, response, more);
+  queue_reply(reply.caller(), flag, response, false);
+}
+
+void BrokerLoop::answer_part(const Reply& reply, const google::protobuf::Message& data) {
+  pm::Response& response = response_;
+  response.Clear();
+  response.mutable_data()->PackFrom(data);
+  queue_reply(reply.caller(), pm::EXECUTED_SUCCESSFULLY, response, true);
 }
 
 void BrokerLoop::queue_reply(const Caller& caller, pm::ResponseFlag flag, pm::Response& response, bool more,
@@ -958,38 +1001,105 @@ void BrokerLoop::queue_reply(const Caller& caller, pm::ResponseFlag flag, pm::Re
   zmq::message_t bytes(size + suffix.size());
   response.SerializeWithCachedSizesToArray(bytes.data<std::uint8_t>());
   std::memcpy(bytes.data<char>() + size, suffix.data(), suffix.size());
+  if (auto backlog = backlogs_.find(caller.address.routing_id); backlog != backlogs_.end())
+    backlog->second.in_outbox += bytes.size();
   outbox_.push_back({wire::encode_reply(caller.address, more, std::move(bytes)), caller.command});
   if (outbox_.size() >= kOutboxLimit) send_replies();
 }
 
 void BrokerLoop::send_replies() {
+  flush_backlogs();
   for (auto& [frames, command] : outbox_) {
-    try {
-      if (!zmq::send_multipart(clients_, frames, zmq::send_flags::dontwait))
-        spdlog::warn("reply to {} request dropped: the client is not reading", command);
-    } catch (const zmq::error_t& error) {
-      spdlog::warn("reply to {} request dropped: {}", command, error.what());
+    const std::string routing_id = frames.front().to_string();
+    auto backlog = backlogs_.find(routing_id);
+    if (backlog == backlogs_.end()) {  // else it goes behind the replies already waiting
+      const Delivery delivery = try_send(frames);
+      if (delivery == Delivery::sent) continue;
+      if (delivery == Delivery::gone) {
+        spdlog::warn("reply to {} request dropped: the client is gone", command);
+        continue;
+      }
+      backlog = backlogs_.try_emplace(routing_id).first;
     }
+    const std::size_t bytes = size_of(frames);
+    backlog->second.bytes += bytes;
+    backlog->second.in_outbox -= std::min(backlog->second.in_outbox, bytes);
+    backlog->second.replies.push_back(std::move(frames));
+    // Refused requests still queue an answer each: a client that goes on
+    // sending without reading has its unread replies discarded.
+    if (backlog->second.refused > kMostRefusalsUnread)
+      drop_backlog(routing_id, "it sent " + std::to_string(kMostRefusalsUnread) +
+                                   " requests more after max_unread_reply_bytes without reading");
   }
   outbox_.clear();
 }
 
-void BrokerLoop::reply_error(const Caller& caller, pm::ResponseFlag flag, const std::string& text) {
-  pm::PlainText plain;
-  plain.set_text(text);
-  reply(caller, flag, &plain);
+BrokerLoop::Delivery BrokerLoop::try_send(std::vector<zmq::message_t>& frames) {
+  try {
+    // ZeroMQ's queue to this client full: nothing of the message was sent (router_mandatory).
+    return zmq::send_multipart(clients_, frames, zmq::send_flags::dontwait) ? Delivery::sent : Delivery::full;
+  } catch (const zmq::error_t&) {  // EHOSTUNREACH: no connection with this routing id
+    return Delivery::gone;
+  }
 }
 
-void BrokerLoop::reply_instances(const Caller& caller, const std::vector<ProcessRecord*>& records,
-                                 std::string_view suffix) {
-  broadcast_outcome(caller, pm::EXECUTED_SUCCESSFULLY, nullptr);
+bool BrokerLoop::flush_backlogs() {
+  bool progress = false;
+  for (auto it = backlogs_.begin(); it != backlogs_.end();) {
+    Backlog& backlog = it->second;
+    const std::size_t before = backlog.bytes;
+    Delivery delivery = Delivery::sent;
+    while (!backlog.replies.empty() && (delivery = try_send(backlog.replies.front())) == Delivery::sent) {
+      backlog.bytes -= size_of(backlog.replies.front());
+      backlog.replies.pop_front();
+      progress = true;
+    }
+    if (delivery == Delivery::gone) {
+      spdlog::warn("{} unread replies ({} bytes) dropped: their client is gone", backlog.replies.size(), backlog.bytes);
+    } else if (!backlog.replies.empty()) {
+      ++it;
+      continue;
+    }
+    it = backlogs_.erase(it);
+    return_memory(before);
+  }
+  backlog_retry_ = progress ? std::chrono::milliseconds(1) : std::min(backlog_retry_ * 2, kLongestBacklogRetry);
+  return progress;
+}
+
+std::chrono::milliseconds BrokerLoop::poll_timeout() const {
+  return backlogs_.empty() ? std::chrono::milliseconds(-1) : backlog_retry_;
+}
+
+void BrokerLoop::drop_backlog(const std::string& routing_id, const std::string& why) {
+  auto backlog = backlogs_.find(routing_id);
+  if (backlog == backlogs_.end()) return;
+  const std::size_t bytes = backlog->second.bytes;
+  spdlog::warn("{} unread replies ({} bytes) to one client discarded: {}", backlog->second.replies.size(), bytes, why);
+  backlogs_.erase(backlog);
+  return_memory(bytes);
+}
+
+void BrokerLoop::answer_error(Reply& reply, pm::ResponseFlag flag, const std::string& text) {
+  pm::PlainText plain;
+  plain.set_text(text);
+  answer(reply, flag, &plain);
+}
+
+void BrokerLoop::answer_instances(Reply& reply, const std::vector<ProcessRecord*>& records, std::string_view suffix) {
+  if (!reply.valid()) {
+    spdlog::error("bug: a second answer to a {} request was not sent", reply.caller().command);
+    return;
+  }
+  reply.spend();
+  broadcast_outcome(reply.caller(), pm::EXECUTED_SUCCESSFULLY, nullptr);
   pm::Response& response = response_;
   response.Clear();
   // What PackFrom would produce, from each record's cached serialization.
   static const std::string type_url = "type.googleapis.com/" + pm::ProcessInstanceList::descriptor()->full_name();
   response.mutable_data()->set_type_url(type_url);
   *response.mutable_data()->mutable_value() = serialized_instance_list(records);
-  queue_reply(caller, pm::EXECUTED_SUCCESSFULLY, response, false, suffix);
+  queue_reply(reply.caller(), pm::EXECUTED_SUCCESSFULLY, response, false, suffix);
 }
 
 // ---- Shutdown ------------------------------------------------------------------
@@ -999,12 +1109,14 @@ void BrokerLoop::shut_down() {
   std::vector<ProcessRecord*> alive;
   for (auto* record : registry_.all())
     if (record->state == ProcessState::running) alive.push_back(record);
-  for (auto& [uuid, launch] : launches_) launch.kill_on_start = true;
-  spdlog::info("shutting down: killing {} processes", alive.size() + launches_.size());
+  std::vector<std::string> starting;
+  for (const Operation* op : operations_.starting()) starting.push_back(op->uuid);
+  for (const auto& uuid : starting) carry_out(operations_.apply(Event::kill_requested(uuid)));
+  spdlog::info("shutting down: killing {} processes", alive.size() + starting.size());
   send_kills(alive);
   const auto deadline = std::chrono::steady_clock::now() + config_.kill_timeout + std::chrono::seconds(5);
   auto busy = [&] {
-    if (!launches_.empty() || !kills_.empty() || !restarts_waiting_for_exit_.empty()) return true;
+    if (!operations_.empty()) return true;
     for (auto* record : registry_.all())
       if (is_alive(record->state)) return true;
     return false;
@@ -1020,27 +1132,12 @@ void BrokerLoop::shut_down() {
     if (zap_ && (items[2].revents & ZMQ_POLLIN)) zap_->answer_requests(admitted_);
     send_replies();
   }
-  if (busy()) answer_waiting_requests("the process manager shut down before it ended");
+  carry_out(operations_.abandon_all("the process manager shut down before it ended"));
   // The last requests, and the answers of this turn.
   receive_client_messages();
   send_replies();
   publisher_.read_subscriptions();
   publisher_.broadcast(pm::SERVER_SHUTDOWN, [&] { return "process manager " + config_.name + " shut down"; });
-}
-
-void BrokerLoop::answer_waiting_requests(const std::string& why) {
-  for (auto& [uuid, launch] : launches_)
-    reply_error(launch.caller, pm::DRUNC_EXCEPTION_THROWN,
-                launch.boot.process_description().metadata().name() + ": " + why);
-  launches_.clear();
-  for (auto& [uuid, restart] : restarts_waiting_for_exit_)
-    reply_error(restart.caller, pm::DRUNC_EXCEPTION_THROWN, "restart of " + uuid + ": " + why);
-  restarts_waiting_for_exit_.clear();
-  for (auto& kill : kills_)
-    reply_error(kill.caller, pm::DRUNC_EXCEPTION_THROWN,
-                std::to_string(kill.waiting.size()) + " of the processes to kill: " + why);
-  kills_.clear();
-  send_replies();
 }
 
 }  // namespace drunc::broker

@@ -2,7 +2,10 @@
 // Its source reads in sections: client requests, worker reports, replies.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <list>
 #include <memory>
 #include <string>
@@ -18,6 +21,7 @@
 #include "drunc_zmq/events.pb.h"
 #include "drunc_zmq/internal.pb.h"
 #include "feed_position.hpp"
+#include "operations.hpp"
 #include "publisher.hpp"
 #include "registry.hpp"
 #include "security.hpp"
@@ -40,28 +44,25 @@ struct HostRoute {
   std::string user;    // SSH only
 };
 
-// Who asked, and how to answer: one per request in flight.
-struct Caller {
-  wire::ReplyAddress address;
-  dunedaq::druncschema::Token token;
-  std::string command;
-  std::string user;    // the certificate's user (security.mode "curve"), else the token's user_name
-  std::string target;  // what the request named (a query, a process), for the audit line
-};
-
 class BrokerLoop {
  public:
   // Binds every socket; throws ConfigError naming the setting on failure.
   BrokerLoop(zmq::context_t& context, Config config);
 
-  // Blocks until each named worker has said it is ready, or throws.
+  // Blocks until each named worker has said it is ready, or throws. A
+  // routing id is the worker's name, then "#N" from its Nth restart.
   void wait_for_workers(const std::vector<std::string>& routing_ids);
+  // How to start a worker again after it failed: (name, new routing id).
+  // Called on the broker thread; throws if it cannot.
+  using WorkerStarter = std::function<void(const std::string& worker, const std::string& routing_id)>;
+  void set_worker_starter(WorkerStarter start);
   // Serves until "stop" arrives on the stop socket, then shuts down: kills
   // every managed process, answers every request still waiting (and those
   // that arrive meanwhile), publishes SERVER_SHUTDOWN, returns. "reload" on
-  // the same socket re-reads security.client_certificates. When a launcher
-  // worker fails, it shuts down the same way, then throws: a broker that
-  // cannot start processes on some host must be restarted, not limp on.
+  // the same socket re-reads security.client_certificates. A launcher worker
+  // that fails is restarted (set_worker_starter); one that cannot be, or
+  // fails again and again, makes it shut down the same way, then throw: a
+  // broker that cannot start processes on some host must be restarted, not limp on.
   // Tests only: "fault" makes it throw at once, "fault-worker ID" makes
   // that worker fail.
   void run();
@@ -72,37 +73,12 @@ class BrokerLoop {
   const std::string& events_endpoint() const { return events_endpoint_; }
 
  private:
-  // A boot or a restart waiting for its worker to report Started.
-  struct PendingLaunch {
-    Caller caller;
-    dunedaq::druncschema::BootRequest boot;
-    std::uint32_t generation = 1;
-    bool restart = false;
-    bool kill_on_start = false;     // a kill or terminate matched it while it was starting
-    std::size_t next_host = 0;      // index in allowed_hosts of the next host to try
-    std::string host;               // the host being tried
-    std::string worker;             // its worker
-    std::vector<std::string> failures;  // "host: reason", one per host tried
-  };
-  // A restart waiting for the current incarnation to exit.
-  struct PendingRestart {
-    Caller caller;
-    bool kill_on_start = false;  // a kill matched it meanwhile: kill the new incarnation too
-  };
-  // A kill or terminate waiting for its processes to exit.
-  struct PendingKill {
-    Caller caller;
-    std::vector<std::string> uuids;  // reply order
-    std::unordered_set<std::string> waiting;
-    // Each process as it was when it ended (or when matched, if dead already).
-    std::unordered_map<std::string, dunedaq::druncschema::ProcessInstance> results;
-  };
-
   // ---- Client requests
+  // Each handler answers with reply, or hands it to operations_ to answer later.
   void receive_client_messages();
   void handle_request(std::vector<zmq::message_t>& frames);
   // identity: the caller's admitted key in curve mode, else null; valid during the call only.
-  void dispatch(const Caller& caller, wire::Command command, const dunedaq::druncschema::Request& request,
+  void dispatch(Reply& reply, wire::Command command, const dunedaq::druncschema::Request& request,
                 const ClientIdentity* identity);
   // Curve mode: the identity of the key that sent frames, or NotAuthorised.
   const ClientIdentity& authenticate(std::vector<zmq::message_t>& frames, Caller& caller);
@@ -111,17 +87,21 @@ class BrokerLoop {
   // Sessions of the processes query matches (starting ones too) that identity may not touch.
   std::vector<std::string> forbidden_sessions(const ClientIdentity& identity, const CompiledQuery* query);
   void reload_access_list();
-  void describe(const Caller& caller);
-  void boot(const Caller& caller, const dunedaq::druncschema::Request& request);
+  void describe(Reply& reply);
+  void boot(Reply& reply, const dunedaq::druncschema::Request& request);
   // query null: every process (terminate); an empty query: none (kill).
-  void kill(const Caller& caller, const CompiledQuery* query);
-  void restart(const Caller& caller, const dunedaq::druncschema::Request& request);
-  void flush(const Caller& caller, const dunedaq::druncschema::Request& request);
-  void ps(const Caller& caller, const dunedaq::druncschema::Request& request, const ClientIdentity* identity);
-  void logs(const Caller& caller, const dunedaq::druncschema::Request& request);
+  void kill(Reply& reply, const CompiledQuery* query);
+  void restart(Reply& reply, const dunedaq::druncschema::Request& request);
+  void flush(Reply& reply, const dunedaq::druncschema::Request& request);
+  void ps(Reply& reply, const dunedaq::druncschema::Request& request, const ClientIdentity* identity);
+  void logs(Reply& reply, const dunedaq::druncschema::Request& request);
 
-  // ---- Launching and killing through workers
-  void try_next_host(const std::string& uuid);
+  // ---- Operations in flight
+  // Sends what the operations table decided: answers, launches, kills.
+  void carry_out(Outcome outcome);
+  void carry_out(std::vector<Outcome> outcomes);
+  // Sends op's launch to the host step chose; a host that cannot be tried fails at once.
+  void launch(Operation& op);
   HostRoute route(const std::string& allowed_host, const dunedaq::druncschema::ProcessMetadata& metadata) const;
   void send_kills(const std::vector<ProcessRecord*>& records);
   // False if the worker is not running (failed, or gone): nothing was sent.
@@ -131,37 +111,43 @@ class BrokerLoop {
   void receive_worker_reports();
   void handle_report(const drunc_zmq::internal::WorkerReport& report);
   void on_started(const std::string& uuid, std::int64_t pid);
-  void on_start_failed(const std::string& uuid, const std::string& reason);
   void on_exited(ProcessRecord& record, const drunc_zmq::internal::Exited& exited);
-  // Its processes are lost, its starts go to the next host, and the broker stops.
-  void on_worker_failed(const std::string& worker, const std::string& reason);
+  // It is restarted; its processes are lost, its starts go to the next host.
+  void on_worker_failed(const std::string& routing_id, const std::string& reason);
+  // Starts worker again, or sets fatal_ (it keeps failing, or cannot start).
+  void restart_worker(const std::string& worker);
+  // A restarted worker's first message: sends what waited for it.
+  void on_worker_ready(const std::string& routing_id);
   // Reported lost: the broker cannot know what became of it.
   void report_lost(ProcessRecord& record, const std::string& why);
   // Starts or kills from now on are refused: shutting down, or a worker failed.
   bool stopping() const { return shutting_down_ || !fatal_.empty(); }
-  // A kill waiting for uuid has its answer: the process ended (record) or never started (null).
-  void settle_kills(const std::string& uuid, const ProcessRecord* record);
 
-  // ---- Replies
-  void reply(const Caller& caller, dunedaq::druncschema::ResponseFlag flag, const google::protobuf::Message* data,
-             bool more = false);
+  // ---- Replies: each final answer spends its Reply (operations.hpp)
+  void answer(Reply& reply, dunedaq::druncschema::ResponseFlag flag, const google::protobuf::Message* data);
+  // A part of a streamed answer (logs): more follows.
+  void answer_part(const Reply& reply, const google::protobuf::Message& data);
+  void answer_error(Reply& reply, dunedaq::druncschema::ResponseFlag flag, const std::string& text);
+  // suffix: serialized Response fields to add (ps: the feed's position).
+  void answer_instances(Reply& reply, const std::vector<ProcessRecord*>& records, std::string_view suffix = {});
   // Completes the response (name, token, flag) and puts it in the outbox.
   // suffix: serialized Response fields appended to the response's bytes.
   void queue_reply(const Caller& caller, dunedaq::druncschema::ResponseFlag flag,
                    dunedaq::druncschema::Response& response, bool more, std::string_view suffix = {});
-  // Sends the replies in the outbox.
+  // Sends the replies in the outbox, or adds them to their client's backlog.
   void send_replies();
-  void reply_error(const Caller& caller, dunedaq::druncschema::ResponseFlag flag, const std::string& text);
-  // suffix: serialized Response fields to add (ps: the feed's position).
-  void reply_instances(const Caller& caller, const std::vector<ProcessRecord*>& records,
-                       std::string_view suffix = {});
+  enum class Delivery { sent, full, gone };
+  Delivery try_send(std::vector<zmq::message_t>& frames);
+  // Sends what each backlog's client can take now; returns whether any went.
+  bool flush_backlogs();
+  // How long the loop may sleep: forever, or until the backlogs' next try.
+  std::chrono::milliseconds poll_timeout() const;
+  void drop_backlog(const std::string& routing_id, const std::string& why);
   void broadcast_outcome(const Caller& caller, dunedaq::druncschema::ResponseFlag flag,
                          const google::protobuf::Message* data);
   static std::string who(const Caller& caller);
 
   void shut_down();
-  // Answers every request still waiting with an error saying why (shutdown deadline).
-  void answer_waiting_requests(const std::string& why);
 
   Config config_;
   zmq::socket_t clients_;  // ROUTER, drunc-pm/1 requests
@@ -179,15 +165,31 @@ class BrokerLoop {
   dunedaq::druncschema::Request request_;
   dunedaq::druncschema::Response response_;
   Registry registry_;
-  std::unordered_map<std::string, PendingLaunch> launches_;  // by uuid
-  std::unordered_map<std::string, PendingRestart> restarts_waiting_for_exit_;  // by uuid
-  std::list<PendingKill> kills_;
+  Operations operations_;
   // Replies of the current batch, sent together at its end: a burst of
   // replies wakes the I/O thread and each client once instead of once per reply.
   std::vector<std::pair<std::vector<zmq::message_t>, std::string>> outbox_;
+  // Replies a client has not taken yet beyond ZeroMQ's queue to it
+  // (kClientQueueMessages), by routing id, with their size: ZeroMQ counts
+  // messages, this counts bytes, so that max_unread_reply_bytes bounds what
+  // one client that does not read costs.
+  struct Backlog {
+    std::deque<std::vector<zmq::message_t>> replies;
+    std::size_t bytes = 0;
+    std::size_t in_outbox = 0;
+    std::size_t refused = 0;  // requests refused since it has been over max_unread_reply_bytes  // this turn's replies to it, not in the backlog yet (about: responses only)
+  };
+  std::unordered_map<std::string, Backlog> backlogs_;
+  std::chrono::milliseconds backlog_retry_{1};  // 1 ms while they drain, longer while they do not
   bool shutting_down_ = false;
   std::string fatal_;  // why the broker must stop (a worker failed); empty while all is well
-  std::unordered_set<std::string> failed_workers_;
+  // By worker name: the routing id of its running incarnation; empty while it has none.
+  std::unordered_map<std::string, std::string> routing_ids_;
+  WorkerStarter start_worker_;
+  std::unordered_map<std::string, std::vector<std::chrono::steady_clock::time_point>> worker_restarts_;
+  int worker_incarnations_ = 0;
+  // By routing id: restarted workers not ready yet, and the commands waiting for them.
+  std::unordered_map<std::string, std::vector<std::string>> unready_;
 };
 
 }  // namespace drunc::broker

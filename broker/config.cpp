@@ -208,7 +208,7 @@ SecuritySettings parse_security(const json& object, const std::string& source) {
 
 const std::vector<std::string> kKnownKeys = {
     "name",          "session",        "control_endpoint",       "events_endpoint", "events_advertised_endpoint",
-    "kill_timeout_s", "log_ring_lines", "max_message_bytes",      "events_high_water_mark",
+    "kill_timeout_s", "log_ring_lines", "max_message_bytes",      "max_unread_reply_bytes", "events_high_water_mark",
     "local_hosts",   "log_level",      "hosts",                  "ssh",             "security"};
 
 const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -246,6 +246,8 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   config.kill_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(kill_timeout_s * 1000.0 + 0.5));
   config.log_ring_lines = static_cast<std::size_t>(read.integer("log_ring_lines", 1000, 1, 10'000'000));
   config.max_message_bytes = read.integer("max_message_bytes", 1 << 20, 1024, std::int64_t{1} << 31);
+  config.max_unread_reply_bytes =
+      read.integer("max_unread_reply_bytes", std::int64_t{64} << 20, std::int64_t{1} << 16, std::int64_t{1} << 40);
   config.events_high_water_mark = static_cast<int>(read.integer("events_high_water_mark", 100000, 0, 100'000'000));
   read.strings("local_hosts", config.local_hosts);
   if (config.local_hosts.empty())

@@ -28,6 +28,7 @@ struct Config {
   std::chrono::milliseconds kill_timeout{500};      // SIGQUIT -> SIGKILL
   std::size_t log_ring_lines = 1000;                // recent lines kept per process for `logs`
   std::int64_t max_message_bytes = 1 << 20;         // larger requests are refused by the socket
+  std::int64_t max_unread_reply_bytes = 64 << 20;   // replies one client leaves unread before it is refused
   int events_high_water_mark = 100000;              // PUB messages queued per subscriber before dropping
   std::vector<std::string> local_hosts = {"localhost", "127.0.0.1", "::1"};  // plus this machine's hostname
   std::string log_level = "info";                   // spdlog level of the broker's own log

@@ -63,7 +63,6 @@ struct ProcessRecord {
   ProcessState state = ProcessState::running;
   std::int32_t return_code = 0;
   std::int64_t pid = 0;
-  bool restart_pending = false;  // a restart waits for this record's exit or relaunch
   std::uint64_t boot_order;      // rank among the records: queries answer in boot order
   LogRing logs;
   FeedTopic log_feed;    // "log/<session>/<name>/<uuid>"

@@ -213,3 +213,37 @@ TEST_CASE("a client that vanishes before its answer does not disturb the broker"
   REQUIRE(killed.values_size() == 1);
   CHECK(killed.values(0).status_code() == pm::ProcessInstance::DEAD);
 }
+
+TEST_CASE("a client that leaves its replies unread is refused past max_unread_reply_bytes, each request still answered") {
+  TestBroker broker([](drunc::broker::Config& config) { config.max_unread_reply_bytes = 1 << 20; });
+  auto client = broker.client();
+  // 20 processes with 4 KB of environment each: every ps reply is over 80 KB.
+  for (int i = 0; i < 20; ++i) {
+    auto request = boot_request("fat-" + std::to_string(i), "sleep", {"300"});
+    (*request.mutable_process_description()->mutable_env())["PAD"] = std::string(4096, 'x');
+    boot(client, request);
+  }
+  RawClient greedy(broker.control_endpoint());
+  pm::ProcessQuery all;
+  const std::string ps = request_bytes(&all);
+  constexpr int kRequests = 2000;  // 160 MB of replies, were they all carried out
+  for (int i = 0; i < kRequests; ++i) greedy.send({"drunc-pm/1", "r" + std::to_string(i), "ps", ps});
+
+  // Another client is served meanwhile.
+  CHECK(client.ps().values_size() == 20);
+
+  int served = 0, refused = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    const auto response = response_of(greedy.receive(), "r" + std::to_string(i));
+    if (response.flag() == pm::EXECUTED_SUCCESSFULLY) {
+      ++served;
+      continue;
+    }
+    ++refused;
+    CHECK(response.flag() == pm::DRUNC_EXCEPTION_THROWN);
+    CHECK_THAT(error_text(response), Catch::Contains("replies unread") && Catch::Contains("max_unread_reply_bytes"));
+  }
+  CHECK(served > 0);
+  CHECK(refused > 0);
+  CHECK(client.kill(query_session("test")).values_size() == 20);
+}

@@ -45,7 +45,8 @@ pm::BootRequest stubborn(const std::string& name, const std::string& marker) {
 
 }  // namespace
 
-TEST_CASE("a launcher worker that fails: its processes are killed and reported lost, waiting requests answered") {
+TEST_CASE("a launcher worker that fails: its processes are killed and reported lost, waiting requests answered, "
+          "the worker restarted") {
   const auto marker = unique_marker("worker-fault");
   WatchedBroker watched(std::chrono::seconds(60));  // a kill now waits for its SIGKILL, a minute away
   auto client = watched.client();
@@ -68,9 +69,32 @@ TEST_CASE("a launcher worker that fails: its processes are killed and reported l
   CHECK(killed.values(0).status_code() == pm::ProcessInstance::DEAD);
   CHECK(killed.values(0).return_code() == -1);
   CHECK(events.wait_for_state(second, "lost").status_code() == pm::ProcessInstance::DEAD);
-  CHECK_THAT(watched.wait_for_failure(), Catch::Contains("local") && Catch::Contains("failure injected"));
-  CHECK(watched.broker->failed());
   CHECK(wait_until_gone(pids));
+
+  // The broker goes on with a new launcher: boot, restart and kill work.
+  const auto third = boot(client, boot_request("third", "bash", {"-c", "sleep 300; : " + marker}));
+  const auto restarted = client.restart(query_uuid(third));
+  CHECK(restarted.values(0).status_code() == pm::ProcessInstance::RUNNING);
+  CHECK(restarted.values(0).process_description().metadata().uuid().uuid() == third);
+  CHECK(client.kill(query_uuid(third)).values(0).status_code() == pm::ProcessInstance::DEAD);
+  CHECK_FALSE(watched.broker->failed());
+  watched.broker.reset();
+  CHECK(processes_with_marker(marker).empty());
+}
+
+TEST_CASE("a launcher worker that keeps failing is not restarted forever: the broker stops, answering what waits") {
+  const auto marker = unique_marker("worker-faults");
+  WatchedBroker watched;
+  auto client = watched.client();
+  Events events(watched.broker->events_endpoint(), client, {"state/"});
+  // Three restarts within a minute are allowed; the fourth failure stops the broker.
+  for (int failure = 1; failure <= 4; ++failure) {
+    const auto uuid = boot(client, stubborn("victim-" + std::to_string(failure), marker));
+    watched.broker->inject_fault_for_test("fault-worker local");
+    events.wait_for_state(uuid, "lost");
+  }
+  CHECK_THAT(watched.wait_for_failure(), Catch::Contains("local") && Catch::Contains("4 times within a minute"));
+  CHECK(watched.broker->failed());
   watched.broker.reset();
   CHECK(processes_with_marker(marker).empty());
 }
