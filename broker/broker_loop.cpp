@@ -18,6 +18,7 @@
 #include "drunc_zmq/events.pb.h"
 #include "druncschema/generic.pb.h"
 #include "errors.hpp"
+#include "host_router.hpp"
 #include "launch_script.hpp"
 #include "wire/certificate.hpp"
 #include "wire/topic.hpp"
@@ -126,25 +127,6 @@ Message unpack(const pm::Request& request, bool optional = false) {
   if (!request.data().UnpackTo(&message))
     throw BadRequestFormat("Request.data could not be parsed as " + expected());
   return message;
-}
-
-// 1 to 65535 written in decimal digits only, else 0: "2222x", "+22", " 1" are not ports.
-int parse_port(std::string_view text) {
-  if (text.empty() || text.size() > 5) return 0;
-  int port = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return 0;
-    port = port * 10 + (c - '0');
-  }
-  return port <= 65535 ? port : 0;
-}
-
-// Letters, digits and . - _ (names), : (IPv6 addresses), % (IPv6 zones):
-// anything else ("a;rm -rf /", spaces, quotes) cannot be a host.
-bool plausible_host_name(const std::string& host) {
-  for (unsigned char c : host)
-    if (!std::isalnum(c) && c != '.' && c != '-' && c != '_' && c != ':' && c != '%') return false;
-  return true;
 }
 
 // The query a request names, in a few words, for the audit line.
@@ -688,65 +670,23 @@ void BrokerLoop::launch(Operation& op) {
   const std::string uuid = op.uuid;  // op is gone once its last host fails
   if (stopping()) return carry_out(operations_.apply(Event::abandoned("the process manager is shutting down", uuid)));
   const auto& description = op.boot.process_description();
-  const HostRoute where = route(op.host, description.metadata());
-  if (where.worker.empty()) return carry_out(operations_.apply(Event::start_failed(uuid, "not a valid host name")));
-  op.worker = where.worker;
+  const auto where = route_host(config_, op.host, description.metadata());
+  if (!where) return carry_out(operations_.apply(Event::start_failed(uuid, "not a valid host name")));
+  op.worker = where->worker;
   internal::WorkerCommand command;
   auto* start = command.mutable_launch();
   start->set_uuid(uuid);
   start->set_generation(op.generation);
-  start->set_host(where.host);
-  start->set_user(where.user);
-  start->set_port(static_cast<std::uint32_t>(where.port));
+  start->set_host(where->host);
+  start->set_user(where->user);
+  start->set_port(static_cast<std::uint32_t>(where->port));
   try {
     start->set_script(workers::build_launch_script(description, {uuid, op.generation, op.host, now_text()}));
   } catch (const std::exception& error) {  // checked at boot; a failure here must still end the operation
     return carry_out(operations_.apply(Event::start_failed(uuid, error.what())));
   }
-  if (!send_to_worker(where.worker, command))
+  if (!send_to_worker(where->worker, command))
     carry_out(operations_.apply(Event::start_failed(uuid, "its launcher worker is not running")));
-}
-
-HostRoute BrokerLoop::route(const std::string& allowed_host, const pm::ProcessMetadata& metadata) const {
-  HostRoute route;
-  route.host = allowed_host;
-  // "name:port", "[v6 address]:port"; a bare v6 address has several colons and no port.
-  if (!allowed_host.empty() && allowed_host.front() == '[') {
-    const auto close = allowed_host.find(']');
-    if (close == std::string::npos) return {};
-    route.host = allowed_host.substr(1, close - 1);
-    if (close + 1 < allowed_host.size()) {
-      if (allowed_host[close + 1] != ':') return {};
-      route.port = parse_port(std::string_view(allowed_host).substr(close + 2));
-      if (route.port == 0) return {};
-    }
-  } else if (const auto colon = allowed_host.find(':');
-             colon != std::string::npos && allowed_host.find(':', colon + 1) == std::string::npos) {
-    route.host = allowed_host.substr(0, colon);
-    route.port = parse_port(std::string_view(allowed_host).substr(colon + 1));
-    if (route.port == 0) return {};
-  }
-  if (route.host.empty() || !plausible_host_name(route.host)) return {};
-  // A local host with an explicit port means an SSH server on this machine.
-  if (route.port == 0)
-    for (const auto& local : config_.local_hosts)
-      if (local == route.host) {
-        route.worker = kLocalWorker;
-        return route;
-      }
-  const auto overrides = config_.hosts.find(route.host);
-  if (route.port == 0) route.port = overrides != config_.hosts.end() && overrides->second.port ? overrides->second.port
-                                                                                               : config_.ssh.default_port;
-  route.user = overrides != config_.hosts.end() && !overrides->second.user.empty() ? overrides->second.user
-               : !metadata.user().empty()                                          ? metadata.user()
-                                                                                   : config_.ssh.default_user;
-  if (route.user.empty()) {
-    const char* user = std::getenv("USER");
-    route.user = user ? user : "root";
-  }
-  // A host always goes to the same worker, so its connections are pooled in one place.
-  route.worker = ssh_worker_name(static_cast<int>(std::hash<std::string>{}(route.host) % config_.ssh.workers));
-  return route;
 }
 
 void BrokerLoop::send_kills(const std::vector<ProcessRecord*>& records) {

@@ -21,6 +21,7 @@
 #include "drunc_zmq/events.pb.h"
 #include "drunc_zmq/internal.pb.h"
 #include "feed_position.hpp"
+#include "host_router.hpp"
 #include "operations.hpp"
 #include "publisher.hpp"
 #include "registry.hpp"
@@ -32,17 +33,6 @@ namespace drunc::broker {
 
 inline constexpr const char* kWorkerEndpoint = "inproc://drunc-workers";
 inline constexpr const char* kStopEndpoint = "inproc://drunc-broker-stop";
-inline constexpr const char* kLocalWorker = "local";
-inline std::string ssh_worker_name(int index) { return "ssh-" + std::to_string(index); }
-
-// Where a host in allowed_hosts is reached: by the local launcher, or by an
-// SSH worker with this login. "name:port" and "[address]:port" give a port.
-struct HostRoute {
-  std::string worker;  // routing id
-  std::string host;    // without the port
-  int port = 0;        // SSH only
-  std::string user;    // SSH only
-};
 
 class BrokerLoop {
  public:
@@ -102,7 +92,6 @@ class BrokerLoop {
   void carry_out(std::vector<Outcome> outcomes);
   // Sends op's launch to the host step chose; a host that cannot be tried fails at once.
   void launch(Operation& op);
-  HostRoute route(const std::string& allowed_host, const dunedaq::druncschema::ProcessMetadata& metadata) const;
   void send_kills(const std::vector<ProcessRecord*>& records);
   // False if the worker is not running (failed, or gone): nothing was sent.
   bool send_to_worker(const std::string& worker, const drunc_zmq::internal::WorkerCommand& command);
