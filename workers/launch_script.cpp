@@ -8,6 +8,103 @@ void require_no_nul(std::string_view text, std::string_view what) {
     throw InvalidDescription(std::string(what) + " contains a NUL byte, which no process argument can carry");
 }
 
+// The last word of the line just before the first command (see kPreamble).
+constexpr std::string_view kCommandFollows = "drunc-command-follows";
+
+// Signals, then the lifeline. bash ignores SIGQUIT, so without the traps a
+// kill would end only the command running and the script would go on with
+// the next one. A trap also keeps this shell as the parent of every command
+// (bash does not exec the last command while a trap is set), so no command
+// inherits tee as a child.
+//
+// Which status a kill leaves: a trap runs between commands, with $? and $_
+// (the last word) of the one that just ended. Before any command has started,
+// $? is a setup line's 0, so the script exits 128+N as the signal would have
+// ended it. drunc_started is set by the line right before the first command,
+// whose last word is kCommandFollows: a signal that comes between it and the
+// command still sees that word. Once a command has run (it got the signal
+// too, being in the group), its own status is the script's.
+//
+// The watcher (started only when the launcher passes a lifeline) sits in the
+// process group and reads the lifeline, a pipe whose write end only the
+// process manager holds: when the manager dies, even by SIGKILL, the kernel
+// closes it, the read ends, and the watcher kills the whole group. As a
+// background job it ignores SIGQUIT, so a kill's SIGQUIT does not end it;
+// the EXIT trap ends and reaps it, so that once the script is over the watcher
+// is not mistaken for something left behind in the group (quietly: bash
+// reports a job killed by SIGKILL on stderr, which is the process's log).
+constexpr std::string_view kPreamble = R"(drunc_on_signal() {
+  if [ -z "${drunc_started-}" ] || [ "$3" = drunc-command-follows ]; then exit "$1"; fi
+  exit "$2"
+}
+trap 'drunc_on_signal 131 "$?" "$_"' QUIT
+trap 'drunc_on_signal 143 "$?" "$_"' TERM
+exec </dev/null
+if [ -n "${drunc_lifeline-}" ]; then
+  { read -r _ <&7; kill -KILL 0; } >/dev/null 2>&1 8>&- &
+  drunc_watcher=$!
+  exec 7<&-
+  trap '{ kill -KILL "$drunc_watcher"; wait "$drunc_watcher"; } 2>/dev/null' EXIT
+fi
+unset drunc_lifeline
+)";
+static_assert(kPreamble.find(kCommandFollows) != std::string_view::npos);
+
+// With kLogFd from the launcher (which opened the file with O_NOFOLLOW and
+// wrote the header), the script only uses it. Without (over SSH), it opens
+// the file itself with the same rules, as well as a shell can: missing
+// directories 0750, a new file 0640 (umask 027, in a subshell so that the
+// commands keep theirs), no symbolic link, a regular file only, the header
+// written, or a message on the output and status kLogFileStatus (125).
+// tee ignores the stop signals so that it outlives the process and keeps its
+// last words (a graceful shutdown on SIGQUIT); it ends at end of output, or
+// with the group's SIGKILL.
+constexpr std::string_view kLogSetup = R"(if [ -z "${drunc_log_fd-}" ]; then
+  drunc_log_refused() { printf 'drunc-zmq: cannot log to %s: %s\n' "$drunc_log" "$1"; exit 125; }
+  case $drunc_log in */*) drunc_dir=${drunc_log%/*}; drunc_dir=${drunc_dir:-/} ;; *) drunc_dir=. ;; esac
+  [ ! -L "$drunc_log" ] || drunc_log_refused 'it is a symbolic link'
+  (umask 027 && mkdir -p -- "$drunc_dir" && { [ -e "$drunc_log" ] || : >>"$drunc_log"; }) 2>/dev/null ||
+    drunc_log_refused 'cannot create it or its directory'
+  [ -f "$drunc_log" ] && [ ! -L "$drunc_log" ] || drunc_log_refused 'it is not a regular file'
+  { exec 8>>"$drunc_log"; } 2>/dev/null || drunc_log_refused 'cannot open it'
+  printf '%s\n' "$drunc_log_header" >&8 2>/dev/null || drunc_log_refused 'cannot write to it'
+  unset -f drunc_log_refused
+  unset drunc_dir
+fi
+exec > >(trap '' INT QUIT TERM HUP; exec tee -a /dev/fd/8) 2>&1 8>&-
+unset drunc_log drunc_log_header drunc_log_fd
+)";
+
+constexpr std::string_view kLogPathPrefix = "drunc_log=";
+constexpr std::string_view kLogHeaderPrefix = "drunc_log_header=";
+
+// Reads back one shell_quote word at the start of text; nullopt if it is not one.
+std::optional<std::string> unquote_word(std::string_view& text) {
+  std::string word;
+  if (text.empty() || text.front() != '\'') return std::nullopt;
+  while (!text.empty() && text.front() == '\'') {
+    const auto close = text.find('\'', 1);
+    if (close == std::string_view::npos) return std::nullopt;
+    word.append(text.substr(1, close - 1));
+    text.remove_prefix(close + 1);
+    if (text.starts_with("\\'")) {  // an escaped quote, then the next quoted part
+      word += '\'';
+      text.remove_prefix(2);
+    }
+  }
+  return word;
+}
+
+// `prefix` + one quoted word + newline at the start of text.
+std::optional<std::string> read_assignment(std::string_view& text, std::string_view prefix) {
+  if (!text.starts_with(prefix)) return std::nullopt;
+  text.remove_prefix(prefix.size());
+  auto word = unquote_word(text);
+  if (!word || !text.starts_with('\n')) return std::nullopt;
+  text.remove_prefix(1);
+  return word;
+}
+
 }  // namespace
 
 std::string shell_quote(std::string_view text) {
@@ -36,11 +133,7 @@ std::string build_launch_script(const dunedaq::druncschema::ProcessDescription& 
   if (description.executable_and_arguments_size() == 0)
     throw InvalidDescription("executable_and_arguments is empty: nothing to run");
 
-  // bash ignores SIGQUIT, so without this trap a kill would end only the
-  // command running and the script would go on with the next one. The trap
-  // also keeps this shell as the parent of every command (bash does not exec
-  // the last command while a trap is set), so no command inherits tee as a child.
-  std::string script = "trap 'exit $?' QUIT TERM\nexec </dev/null\n";
+  std::string script(kPreamble);
   const auto& log_path = description.process_logs_path();
   if (!log_path.empty()) {
     require_no_nul(log_path, "process_logs_path");
@@ -48,13 +141,10 @@ std::string build_launch_script(const dunedaq::druncschema::ProcessDescription& 
     const std::string header = "=== drunc-zmq: " + description.metadata().name() + " uuid " + incarnation.uuid +
                                " generation " + std::to_string(incarnation.generation) + " on " +
                                incarnation.host + " at " + incarnation.started_at + " ===";
-    script += "drunc_log=" + shell_quote(log_path) + "\n";
-    script += "printf '%s\\n' " + shell_quote(header) + " >>\"$drunc_log\"\n";
-    // tee ignores the stop signals so that it outlives the process and keeps
-    // its last words (a graceful shutdown on SIGQUIT); it ends at end of
-    // output, or with the group's SIGKILL.
-    script += "exec > >(trap '' INT QUIT TERM HUP; exec tee -a -- \"$drunc_log\") 2>&1\n";
-    script += "unset drunc_log\n";
+    // Right after the preamble, where log_file_of finds them.
+    script.append(kLogPathPrefix).append(shell_quote(log_path)).append("\n");
+    script.append(kLogHeaderPrefix).append(shell_quote(header)).append("\n");
+    script += kLogSetup;
   } else {
     script += "exec 2>&1\n";
   }
@@ -72,6 +162,7 @@ std::string build_launch_script(const dunedaq::druncschema::ProcessDescription& 
     script += "export " + name + "=" + shell_quote(value) + "\n";
   }
 
+  script.append(": \"${drunc_started:=").append(kCommandFollows).append("}\"\n");
   for (const auto& command : description.executable_and_arguments()) {
     if (command.exec().empty()) throw InvalidDescription("an ExecAndArgs has an empty exec");
     require_no_nul(command.exec(), "exec");
@@ -84,6 +175,23 @@ std::string build_launch_script(const dunedaq::druncschema::ProcessDescription& 
     script += line + "\n";
   }
   return script;
+}
+
+std::string launcher_prologue(bool lifeline, bool log_fd) {
+  std::string prologue;
+  if (lifeline) prologue += "drunc_lifeline=1\n";
+  if (log_fd) prologue += "drunc_log_fd=1\n";
+  return prologue;
+}
+
+std::optional<LogFile> log_file_of(std::string_view script) {
+  if (!script.starts_with(kPreamble)) return std::nullopt;
+  script.remove_prefix(kPreamble.size());
+  auto path = read_assignment(script, kLogPathPrefix);
+  if (!path) return std::nullopt;
+  auto header = read_assignment(script, kLogHeaderPrefix);
+  if (!header) return std::nullopt;
+  return LogFile{std::move(*path), std::move(*header)};
 }
 
 }  // namespace drunc::workers

@@ -3,18 +3,29 @@
 // `bash -c`, over SSH through the remote bash. Only how it is run differs.
 //
 // What the script does, in order:
-//   1. appends a header line for this incarnation to process_logs_path;
-//   2. sends stdout and stderr through `tee -a` into process_logs_path (never
+//   1. traps SIGQUIT and SIGTERM (bash ignores SIGQUIT otherwise): a kill
+//      before any command has started ends the script with 128+N; once a
+//      command has run, with that command's own status;
+//   2. if the launcher gave it a lifeline (kLifelineFd, see launcher_prologue),
+//      starts a watcher in its process group that kills the whole group when
+//      the lifeline reaches end of file: the process manager is gone;
+//   3. opens process_logs_path and appends a header line for this
+//      incarnation, unless the launcher did both and handed it the file as
+//      kLogFd; on its own it creates missing directories 0750 and the file
+//      0640, and refuses a symbolic link or anything but a regular file
+//      (message on the output, status kLogFileStatus);
+//   4. sends stdout and stderr through `tee -a` into the log file (never
 //      truncated, so a restart keeps the log of the crash) and on to the
 //      script's own stdout, which the transport streams to the broker;
-//   3. cd to process_execution_directory;
-//   4. exports env;
-//   5. runs each ExecAndArgs in turn; the script's exit status is the last one's.
+//   5. cd to process_execution_directory (status 126 if it cannot);
+//   6. exports env;
+//   7. runs each ExecAndArgs in turn; the script's exit status is the last one's.
 // Every executable, argument, path and env value is single-quoted, so it
 // reaches the process byte for byte: no splitting, no expansion, no injection.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -44,5 +55,22 @@ struct Incarnation {
 
 std::string build_launch_script(const dunedaq::druncschema::ProcessDescription& description,
                                 const Incarnation& incarnation);
+
+// The descriptors a launcher may hand to the script (closed before any command runs).
+inline constexpr int kLifelineFd = 7;  // read end of a pipe that nobody writes: EOF = the manager is gone
+inline constexpr int kLogFd = 8;       // the log file, opened for appending, header already written
+// Exit status of a script that could not open or write its log file itself.
+inline constexpr int kLogFileStatus = 125;
+
+// Lines a launcher puts before the script to say which of these fds it gives.
+std::string launcher_prologue(bool lifeline, bool log_fd);
+
+// The log file a script built by build_launch_script writes, read back from
+// its text, for a launcher that opens the file itself.
+struct LogFile {
+  std::string path;
+  std::string header;  // without the newline
+};
+std::optional<LogFile> log_file_of(std::string_view script);
 
 }  // namespace drunc::workers

@@ -5,6 +5,7 @@
 #include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,14 +13,15 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <optional>
+#include <system_error>
 #include <unordered_map>
 
 #include <spdlog/spdlog.h>
 
 #include "drunc_zmq/internal.pb.h"
+#include "launch_script.hpp"
 #include "line_splitter.hpp"
 #include "worker_link.hpp"
 
@@ -53,16 +55,116 @@ pb::Exited exit_of(const siginfo_t& info) {
   return exited;
 }
 
+// A child's pid is also its process group id, and every signal goes to the
+// group. So that such an id can never name someone else's group (pids are
+// reused), the leader is left a zombie (waitid WNOWAIT) until the Child is
+// erased: while it is, no new process can get its pid, hence no new group
+// that id. Timers that signal a child (the SIGKILL after a kill's SIGQUIT)
+// live in the Child, and go when it goes.
 struct Child {
   std::string uuid;
   std::uint32_t generation = 0;
   pid_t pid = -1;
-  int pidfd = -1;
+  int pidfd = -1;  // open until the leader is reaped, when the Child is erased
   int output_fd = -1;
   LineSplitter splitter;
-  std::optional<pb::Exited> exit;                  // set once reaped
-  std::optional<Clock::time_point> output_deadline;  // set once reaped with output still open
+  std::optional<pb::Exited> exit;                    // set once the leader has exited
+  std::optional<Clock::time_point> output_deadline;  // set once exited with output still open
+  std::optional<Clock::time_point> sigkill_deadline;  // set by a kill: SIGKILL then
 };
+
+// fd, moved (close-on-exec) above the fds a child is given (kLifelineFd,
+// kLogFd), so that handing one to a child never overwrites the other.
+int above_child_fds(int fd) {
+  if (fd < 0 || fd > kLogFd) return fd;
+  const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, kLogFd + 1);
+  if (moved < 0) throw std::system_error(errno, std::generic_category(), "fcntl F_DUPFD_CLOEXEC");
+  ::close(fd);
+  return moved;
+}
+
+// The lifeline of every child: a pipe whose write end only this process holds
+// (O_CLOEXEC: no child inherits it) and whose read end each child gets as
+// kLifelineFd. Nobody ever writes to it; when this process dies, however it
+// dies (SIGKILL included), the kernel closes the write end, and each child's
+// watcher (see launch_script.cpp) reads end of file and kills its process
+// group. Alternatives weighed: PR_SET_PDEATHSIG fires when the spawning
+// *thread* ends and reaches one process, not its group, so it would need a
+// keeper program per child; a pipe needs nothing but bash's `read`, and one
+// pipe serves every child.
+class Lifeline {
+ public:
+  Lifeline() {
+    if (::pipe2(fds_, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2 (lifeline)");
+    fds_[0] = above_child_fds(fds_[0]);
+  }
+  ~Lifeline() {
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  Lifeline(const Lifeline&) = delete;
+  Lifeline& operator=(const Lifeline&) = delete;
+  int read_end() const { return fds_[0]; }
+
+ private:
+  int fds_[2] = {-1, -1};
+};
+
+// Creates the missing directories above path, each 0750 (whatever the umask).
+void create_parent_directories(const std::string& path) {
+  for (auto slash = path.find('/', 1); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+    const std::string directory = path.substr(0, slash);
+    if (::mkdir(directory.c_str(), 0750) == 0) ::chmod(directory.c_str(), 0750);
+  }
+}
+
+// Opens the log file for appending and writes the header, or says why not
+// (the reason names the path). The file must be a regular file reached
+// without a symbolic link as its last component; a new one is 0640. O_NONBLOCK
+// makes a FIFO without reader fail (ENXIO) instead of blocking this thread;
+// one with a reader is refused by fstat.
+int open_log_file(const LogFile& log, std::string& reason) {
+  auto refuse = [&](const std::string& why) {
+    reason = "cannot log to " + log.path + ": " + why;
+    return -1;
+  };
+  if (log.path.empty()) return refuse("empty path");
+  create_parent_directories(log.path);
+  constexpr int kFlags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+  int fd = ::open(log.path.c_str(), kFlags | O_CREAT | O_EXCL, 0640);
+  if (fd >= 0) {
+    ::fchmod(fd, 0640);  // the umask may have taken bits away
+  } else if (errno == EEXIST) {
+    fd = ::open(log.path.c_str(), kFlags);
+  }
+  if (fd < 0) {
+    const int error = errno;
+    if (error == ELOOP) return refuse("it is a symbolic link");
+    if (error == EISDIR) return refuse("it is a directory");
+    if (error == ENXIO) return refuse("it is not a regular file");
+    return refuse(std::strerror(error));
+  }
+  struct stat status {};
+  if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+    ::close(fd);
+    return refuse("it is not a regular file");
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);  // blocking again, for tee
+  try {
+    fd = above_child_fds(fd);
+  } catch (const std::system_error& error) {
+    ::close(fd);
+    return refuse(error.what());
+  }
+  const std::string line = log.header + "\n";
+  const ssize_t written = ::write(fd, line.data(), line.size());
+  if (written != static_cast<ssize_t>(line.size())) {
+    const int error = written < 0 ? errno : ENOSPC;
+    ::close(fd);
+    return refuse(std::string("cannot write to it: ") + std::strerror(error));
+  }
+  return fd;
+}
 
 // The launcher's loop and the state it owns; lives on the launcher thread.
 class Loop {
@@ -79,7 +181,7 @@ class Loop {
 
   // Children
   void read_output(Child& child);
-  void reap(Child& child);
+  void notice_exit(Child& child);
   void close_output(Child& child);
   void report_exit_when_done(Child& child);
 
@@ -96,9 +198,9 @@ class Loop {
   int epoll_fd_;
   int socket_fd_;
   bool stopping_ = false;
+  Lifeline lifeline_;
   std::unordered_map<std::string, std::unique_ptr<Child>> children_;  // by uuid
   std::unordered_map<int, Child*> child_of_fd_;                        // pidfds and output pipes
-  std::multimap<Clock::time_point, pid_t> sigkill_deadlines_;          // process group ids
 };
 
 Loop::Loop(zmq::socket_t& socket, int stop_fd)
@@ -112,11 +214,9 @@ Loop::Loop(zmq::socket_t& socket, int stop_fd)
 Loop::~Loop() {
   for (auto& [uuid, child] : children_) {
     ::kill(-child->pid, SIGKILL);
-    if (!child->exit) {
-      siginfo_t info{};
-      ::waitid(P_PIDFD, child->pidfd, &info, WEXITED);
-    }
-    if (child->pidfd >= 0) ::close(child->pidfd);
+    siginfo_t info{};
+    ::waitid(P_PIDFD, child->pidfd, &info, WEXITED);  // reaps the leader, exited or not yet
+    ::close(child->pidfd);
     if (child->output_fd >= 0) ::close(child->output_fd);
   }
   ::close(epoll_fd_);
@@ -140,7 +240,7 @@ void Loop::run() {
       if (found == child_of_fd_.end()) continue;  // socket fd, or closed earlier in this batch
       Child& child = *found->second;
       if (fd == child.pidfd)
-        reap(child);
+        notice_exit(child);
       else
         read_output(child);
     }
@@ -167,9 +267,24 @@ void Loop::launch(const pb::Launch& launch) {
     return;
   }
 
+  // The log file is opened here rather than by the script: O_NOFOLLOW and
+  // fstat are beyond bash, and a log that cannot be written fails the start
+  // instead of a process running with its log lost.
+  int log_fd = -1;
+  if (const auto log = log_file_of(launch.script())) {
+    std::string reason;
+    log_fd = open_log_file(*log, reason);
+    if (log_fd < 0) {
+      report.mutable_start_failed()->set_reason(reason);
+      send(report);
+      return;
+    }
+  }
+
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
     report.mutable_start_failed()->set_reason(errno_text("pipe2", errno));
+    if (log_fd >= 0) ::close(log_fd);
     send(report);
     return;
   }
@@ -180,6 +295,8 @@ void Loop::launch(const pb::Launch& launch) {
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
+  posix_spawn_file_actions_adddup2(&actions, lifeline_.read_end(), kLifelineFd);
+  if (log_fd >= 0) posix_spawn_file_actions_adddup2(&actions, log_fd, kLogFd);
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
   sigset_t no_signals, all_signals;
@@ -191,13 +308,15 @@ void Loop::launch(const pb::Launch& launch) {
   // children, and no controlling terminal shared with the broker.
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
-  const char* argv[] = {"bash", "--noprofile", "--norc", "-c", launch.script().c_str(), nullptr};
+  const std::string script = launcher_prologue(true, log_fd >= 0) + launch.script();
+  const char* argv[] = {"bash", "--noprofile", "--norc", "-c", script.c_str(), nullptr};
   pid_t pid = -1;
   const int error =
       ::posix_spawn(&pid, "/bin/bash", &actions, &attributes, const_cast<char* const*>(argv), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   ::close(pipe_fds[1]);
+  if (log_fd >= 0) ::close(log_fd);
   if (error != 0) {
     ::close(pipe_fds[0]);
     report.mutable_start_failed()->set_reason(errno_text("cannot start /bin/bash", error));
@@ -238,7 +357,7 @@ void Loop::kill(const pb::Kill& kill) {
     if (child.generation != target.generation()) continue;
     // Also when the leader has exited: the rest of its group is still part of it.
     ::kill(-child.pid, SIGQUIT);
-    sigkill_deadlines_.emplace(deadline, child.pid);
+    if (!child.sigkill_deadline || deadline < *child.sigkill_deadline) child.sigkill_deadline = deadline;
   }
 }
 
@@ -268,13 +387,13 @@ void Loop::read_output(Child& child) {
   }
 }
 
-void Loop::reap(Child& child) {
+// The leader has exited: its status is read, and it is left a zombie (WNOWAIT)
+// so that its pid, the group's id, stays ours until the Child is erased.
+void Loop::notice_exit(Child& child) {
   siginfo_t info{};
-  if (::waitid(P_PIDFD, child.pidfd, &info, WEXITED | WNOHANG) != 0 || info.si_pid == 0) return;
+  if (::waitid(P_PIDFD, child.pidfd, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
   child.exit = exit_of(info);
-  unwatch(child.pidfd);
-  ::close(child.pidfd);
-  child.pidfd = -1;
+  unwatch(child.pidfd);  // a zombie's pidfd stays readable
   if (child.output_fd >= 0) child.output_deadline = Clock::now() + kOutputDrainGrace;
   report_exit_when_done(child);
 }
@@ -289,12 +408,17 @@ void Loop::close_output(Child& child) {
 // exit also finds every line in the broker. The process is its whole group:
 // whatever of it outlives the leader and its output (a background child left
 // behind) is killed, as systemd does with a service's cgroup.
+//
+// The SIGKILL goes before the leader is reaped, so the group id cannot be
+// anyone else's. Whether anything was left cannot be told (the zombie leader
+// itself is a member), so nothing is logged.
 void Loop::report_exit_when_done(Child& child) {
   if (!child.exit || child.output_fd >= 0) return;
-  if (::kill(-child.pid, 0) == 0) {
-    spdlog::info("{}: killing what is left of its process group {}", child.uuid, child.pid);
-    ::kill(-child.pid, SIGKILL);
-  }
+  ::kill(-child.pid, SIGKILL);
+  siginfo_t info{};
+  ::waitid(P_PIDFD, child.pidfd, &info, WEXITED);  // the leader, a zombie already: does not block
+  ::close(child.pidfd);
+  child.pidfd = -1;
   pb::WorkerReport report;
   report.set_uuid(child.uuid);
   report.set_generation(child.generation);
@@ -307,9 +431,13 @@ void Loop::report_exit_when_done(Child& child) {
 
 int Loop::milliseconds_to_next_timer() const {
   std::optional<Clock::time_point> next;
-  if (!sigkill_deadlines_.empty()) next = sigkill_deadlines_.begin()->first;
-  for (const auto& [uuid, child] : children_)
-    if (child->output_deadline && (!next || *child->output_deadline < *next)) next = child->output_deadline;
+  auto consider = [&next](const std::optional<Clock::time_point>& deadline) {
+    if (deadline && (!next || *deadline < *next)) next = deadline;
+  };
+  for (const auto& [uuid, child] : children_) {
+    consider(child->output_deadline);
+    consider(child->sigkill_deadline);
+  }
   if (!next) return -1;
   const auto wait = std::chrono::ceil<std::chrono::milliseconds>(*next - Clock::now()).count();
   return wait < 0 ? 0 : static_cast<int>(wait);
@@ -317,11 +445,11 @@ int Loop::milliseconds_to_next_timer() const {
 
 void Loop::fire_timers() {
   const auto now = Clock::now();
-  while (!sigkill_deadlines_.empty() && sigkill_deadlines_.begin()->first <= now) {
-    const pid_t group = sigkill_deadlines_.begin()->second;
-    sigkill_deadlines_.erase(sigkill_deadlines_.begin());
-    // The group may have ended by itself since SIGQUIT; only signal it if it is still there.
-    if (::kill(-group, 0) == 0) ::kill(-group, SIGKILL);
+  for (auto& [uuid, child] : children_) {
+    if (child->sigkill_deadline && *child->sigkill_deadline <= now) {
+      child->sigkill_deadline.reset();
+      ::kill(-child->pid, SIGKILL);  // the Child exists, so its group id is still its own
+    }
   }
   std::vector<Child*> overdue;
   for (auto& [uuid, child] : children_)
@@ -358,7 +486,7 @@ void Loop::unwatch(int fd) {
 }
 
 void Loop::send(const pb::WorkerReport& report) {
-  send_report(socket_, report);
+  if (!send_report(socket_, report, stop_fd_)) stopping_ = true;
 }
 
 }  // namespace

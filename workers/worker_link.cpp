@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <chrono>
+
 #include <spdlog/spdlog.h>
 
 namespace drunc::workers {
@@ -25,6 +27,19 @@ void send_ready(zmq::socket_t& socket) { send_report(socket, pb::WorkerReport())
 
 void send_report(zmq::socket_t& socket, const pb::WorkerReport& report) {
   socket.send(zmq::buffer(report.SerializeAsString()), zmq::send_flags::none);
+}
+
+bool send_report(zmq::socket_t& socket, const pb::WorkerReport& report, int stop_fd) {
+  const std::string bytes = report.SerializeAsString();
+  while (!socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait)) {
+    zmq::pollitem_t items[] = {{socket.handle(), 0, ZMQ_POLLOUT, 0}, {nullptr, stop_fd, ZMQ_POLLIN, 0}};
+    zmq::poll(items, 2, std::chrono::milliseconds(-1));
+    if (items[1].revents & ZMQ_POLLIN) {
+      spdlog::warn("a report to the broker was dropped: the worker is stopping and the broker reads no more");
+      return false;
+    }
+  }
+  return true;
 }
 
 void report_worker_failure(zmq::context_t& context, const std::string& endpoint, const std::string& routing_id,

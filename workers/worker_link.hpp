@@ -17,14 +17,25 @@ namespace drunc::workers {
 void name_this_thread(const std::string& name);
 
 // A DEALER connected to the broker's worker endpoint. Commands are never
-// dropped (no receive limit); reports block the worker when the broker is far
-// behind, which is the back-pressure we want.
+// dropped (no receive limit); reports wait when the broker is far behind,
+// which is the back-pressure we want (see send_report).
 zmq::socket_t connect_to_broker(zmq::context_t& context, const std::string& endpoint, const std::string& routing_id);
 
 // The first report: an empty one, meaning "ready".
 void send_ready(zmq::socket_t& socket);
 
+// Sends a report, waiting as long as the pipe to the broker is full.
 void send_report(zmq::socket_t& socket, const drunc_zmq::internal::WorkerReport& report);
+
+// Sends a report, waiting while the pipe to the broker is full, but only
+// until stop_fd (the worker's stop eventfd) is readable: then the report is
+// dropped and false returned, and the worker should stop. Waiting rather than
+// dropping after a deadline: a broker that is merely busy must still get
+// every Exited; and a worker that waits reads no more child output, so the
+// children block on their pipes instead of memory growing. Watching stop_fd
+// is what keeps that wait from outliving the broker: when the broker stops
+// reading for good (shutdown, or its thread died), the owner's stop ends it.
+bool send_report(zmq::socket_t& socket, const drunc_zmq::internal::WorkerReport& report, int stop_fd);
 
 // A worker whose loop failed says so as its last act, from a fresh socket
 // (its own may be what failed): the broker then reports its processes lost

@@ -60,7 +60,7 @@ std::filesystem::perms mode_of(const std::filesystem::path& path) {
 TEST_CASE("kill -9 of the broker program ends every local process, children included") {
   ssh::TempDir scratch("drunc-lifetime");
   ssh::BrokerProgram program(R"({"name": "lifetime", "control_endpoint": "tcp://127.0.0.1:*",
-                                 "events_endpoint": "tcp://127.0.0.1:*", "log_level": "warn"})",
+                                 "events_endpoint": "tcp://127.0.0.1:*", "log_level": "info"})",
                              scratch);
   ssh::ProgramEvents events(program, {"log/"});
   drunc::client::Client client(program.control_endpoint(), kPatience);
@@ -229,7 +229,11 @@ TEST_CASE("a launcher whose reports the broker no longer reads still stops") {
   });
   drunc::client::Client client(broker->control_endpoint(), kPatience);
   const auto marker = unique_marker("drunc-flood");
-  boot(client, boot_request("flood", "yes", {marker}));
+  {
+    Events events(broker->events_endpoint(), client, {"log/"});
+    const auto uuid = boot(client, boot_request("flood", "yes", {marker}));
+    events.wait_for_line(uuid, marker);  // yes is running
+  }
   const auto pids = processes_with_marker(marker);
   REQUIRE(pids.size() >= 1);
 

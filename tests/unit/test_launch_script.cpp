@@ -2,6 +2,9 @@
 // compared byte for byte with what the description said.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -117,6 +120,215 @@ TEST_CASE("output is appended to the log file with a header per incarnation, and
         "=== drunc-zmq: test uuid uuid-1 generation 1 on localhost at T1 ===\nhello\n"
         "=== drunc-zmq: test uuid uuid-1 generation 2 on localhost at T2 ===\nhello\n");
   std::filesystem::remove(log);
+}
+
+namespace {
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream file(path);
+  std::stringstream content;
+  content << file.rdbuf();
+  return content.str();
+}
+
+// The script run as the local launcher runs it: `bash -c`, in a process
+// group of its own, output to a pipe (out), the lifeline as kLifelineFd if given.
+struct InGroup {
+  pid_t pid = -1;
+  int out = -1;
+
+  InGroup(const std::string& script, int lifeline = -1) {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    pid = ::fork();
+    if (pid == 0) {
+      ::setpgid(0, 0);
+      const int high = lifeline >= 0 ? ::fcntl(lifeline, F_DUPFD, 10) : -1;  // clear of every fd below
+      ::dup2(fds[1], 1);
+      ::dup2(fds[1], 2);
+      ::close(fds[0]);
+      ::close(fds[1]);
+      if (high >= 0) {
+        ::dup2(high, kLifelineFd);
+        ::close(high);
+      }
+      const std::string text = launcher_prologue(lifeline >= 0, false) + script;
+      ::execl("/bin/bash", "bash", "--noprofile", "--norc", "-c", text.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::setpgid(pid, pid);  // on both sides, so that a signal sent right away finds the group
+    ::close(fds[1]);
+    out = fds[0];
+  }
+  ~InGroup() {
+    ::kill(-pid, SIGKILL);
+    ::close(out);
+  }
+  // Reads output until a line equal to text (false at end of output).
+  bool wait_for_line(const std::string& text) {
+    std::string line;
+    char c;
+    while (::read(out, &c, 1) == 1) {
+      if (c != '\n') {
+        line += c;
+      } else if (line == text) {
+        return true;
+      } else {
+        line.clear();
+      }
+    }
+    return false;
+  }
+  // The status as the shell reports it: the exit code, or 128+N.
+  int wait() {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  // The live (not zombie) processes of the group, from /proc.
+  std::vector<int> members() const {
+    std::vector<int> found;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      const auto name = entry.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      const std::string stat = read_file(entry.path() / "stat");
+      const auto close = stat.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream rest(stat.substr(close + 1));
+      std::string state;
+      int parent = 0, group = 0;
+      rest >> state >> parent >> group;
+      if (group == pid && state != "Z") found.push_back(std::stoi(name));
+    }
+    return found;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a kill before any command has started ends the script with 128+N, never 0") {
+  // Found by a probe (issue 11 item 8): `trap 'exit $?'` fired before the
+  // command started, when $? was a setup line's 0, and reported "exited with
+  // status 0". The signal is sent by the script itself at a chosen place: after
+  // each line between the traps and the line that marks the first command.
+  const auto log = std::filesystem::temp_directory_path() / ("drunc-early-kill-" + std::to_string(::getpid()) + ".log");
+  auto description = description_running("sleep", {"30"});
+  description.set_process_logs_path(log.string());
+  description.set_process_execution_directory("/");
+  (*description.mutable_env())["X"] = "y";
+  const std::string script = build_launch_script(description, {"u", 1, "localhost", "T"});
+  const auto from = script.find("exec </dev/null\n");
+  const auto to = script.find(": \"${drunc_started:=");
+  REQUIRE(from != std::string::npos);
+  REQUIRE(to != std::string::npos);
+  int lifeline[2];  // so that the lifeline's lines run too
+  REQUIRE(::pipe2(lifeline, O_CLOEXEC) == 0);
+  int places = 0;
+  for (auto at = script.find('\n', from); at != std::string::npos && at < to; at = script.find('\n', at + 1)) {
+    const std::string before = script.substr(0, at + 1);
+    if (before.ends_with("||\n")) continue;  // a command continued on the next line
+    for (const auto& [signal, status] : {std::pair{"QUIT", 131}, std::pair{"TERM", 143}}) {
+      const std::string killed = before + "kill -" + signal + " $$\n" + script.substr(at + 1);
+      InGroup process(killed, lifeline[0]);
+      INFO("signal " << signal << " after:\n" << before);
+      CHECK(process.wait() == status);
+    }
+    ++places;
+  }
+  CHECK(places >= 10);
+  ::close(lifeline[0]);
+  ::close(lifeline[1]);
+  std::filesystem::remove(log);
+}
+
+TEST_CASE("a command that handles the stop signal keeps its own status") {
+  const auto description = description_running(
+      "bash", {"-c", "trap 'echo graceful; exit 0' QUIT; echo ready; while :; do sleep 0.01; done"});
+  InGroup process(build_launch_script(description, {}));
+  REQUIRE(process.wait_for_line("ready"));
+  ::kill(-process.pid, SIGQUIT);
+  CHECK(process.wait_for_line("graceful"));
+  CHECK(process.wait() == 0);
+}
+
+TEST_CASE("given a lifeline, the whole group dies when its write end closes, and a normal end leaves nothing") {
+  int lifeline[2];
+  REQUIRE(::pipe2(lifeline, O_CLOEXEC) == 0);
+  SECTION("the lifeline ends: the command and its children are killed") {
+    InGroup process(build_launch_script(description_running("sh", {"-c", "sleep 300 & echo ready; exec sleep 301"}), {}),
+                    lifeline[0]);
+    REQUIRE(process.wait_for_line("ready"));
+    ::close(lifeline[1]);
+    CHECK(process.wait() == 128 + SIGKILL);
+    // The others got the same SIGKILL; they are gone once the kernel has ended them.
+    for (int i = 0; i < 1000 && !process.members().empty(); ++i) ::usleep(10000);
+    CHECK(process.members().empty());
+  }
+  SECTION("the command ends: the script exits with its status, the watcher reaped, the group empty") {
+    InGroup process(build_launch_script(description_running("sh", {"-c", "exit 7"}), {}), lifeline[0]);
+    CHECK(process.wait() == 7);
+    CHECK(process.members().empty());
+    ::close(lifeline[1]);
+  }
+  ::close(lifeline[0]);
+}
+
+TEST_CASE("the log file: missing directories 0750, a new file 0640, header and output appended") {
+  const auto base = std::filesystem::temp_directory_path() / ("drunc-log-dirs-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(base);
+  const auto log = base / "a" / "b" / "p.log";
+  auto description = description_running("echo", {"hello"});
+  description.set_process_logs_path(log.string());
+  const Run run = run_script(build_launch_script(description, {"uuid-1", 1, "localhost", "T1"}));
+  CHECK(run.status == 0);
+  CHECK(run.output == "hello\n");
+  CHECK(read_file(log) == "=== drunc-zmq: test uuid uuid-1 generation 1 on localhost at T1 ===\nhello\n");
+  using std::filesystem::perms;
+  CHECK((std::filesystem::status(base / "a").permissions() & perms::all) == perms(0750));
+  CHECK((std::filesystem::status(base / "a" / "b").permissions() & perms::all) == perms(0750));
+  CHECK((std::filesystem::status(log).permissions() & perms::all) == perms(0640));
+  std::filesystem::remove_all(base);
+}
+
+TEST_CASE("a log path the script cannot use refuses to run the command, with status 125 and the path named") {
+  const auto base = std::filesystem::temp_directory_path() / ("drunc-log-bad-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(base);
+  std::filesystem::create_directories(base / "directory");
+  const auto target = base / "target";
+  { std::ofstream(target) << "precious\n"; }
+  std::filesystem::create_symlink(target, base / "link");
+  REQUIRE(::mkfifo((base / "fifo").c_str(), 0600) == 0);
+  for (const auto& [path, why] : std::vector<std::pair<std::string, std::string>>{
+           {(base / "directory").string(), "not a regular file"},
+           {"/dev/full", "not a regular file"},
+           {(base / "fifo").string(), "not a regular file"},
+           {(base / "link").string(), "symbolic link"}}) {
+    auto description = description_running("echo", {"must not run"});
+    description.set_process_logs_path(path);
+    const Run run = run_script(build_launch_script(description, {"u", 1, "localhost", "T"}));
+    INFO(path);
+    CHECK(run.status == kLogFileStatus);
+    CHECK(run.output.find("must not run") == std::string::npos);
+    CHECK_THAT(run.output, Catch::Contains(path) && Catch::Contains(why));
+  }
+  CHECK(read_file(target) == "precious\n");
+  std::filesystem::remove_all(base);
+}
+
+TEST_CASE("log_file_of reads back the path and header that build_launch_script wrote") {
+  for (const auto& path : kHostile) {
+    if (path.empty()) continue;
+    auto description = description_running("echo", {"drunc_log='/etc/passwd'"});
+    description.set_process_logs_path(path);
+    description.mutable_metadata()->set_name(path);
+    const auto script = build_launch_script(description, {"uuid-1", 2, "host", "T"});
+    const auto log = log_file_of(script);
+    REQUIRE(log);
+    CHECK(log->path == path);
+    CHECK(log->header == "=== drunc-zmq: " + path + " uuid uuid-1 generation 2 on host at T ===");
+  }
+  CHECK_FALSE(log_file_of(build_launch_script(description_running("echo", {"drunc_log='/x'"}), {})));
+  CHECK_FALSE(log_file_of("drunc_log='/x'\n"));
 }
 
 TEST_CASE("descriptions that no script can carry are refused") {
