@@ -138,7 +138,7 @@ Step step(Operation& op, const Event& event) {
 // ---- The table -------------------------------------------------------------
 
 Operation& Operations::add(Operation::Kind kind, Operation::Phase phase, Reply reply) {
-  table_.push_back(Operation{next_id_++, kind, phase, std::move(reply)});
+  table_.emplace_back(next_id_++, kind, phase, std::move(reply));
   return table_.back();
 }
 

@@ -88,6 +88,9 @@ struct Operation {
   enum class Kind { boot, restart, kill };
   enum class Phase { starting, waiting_exit, waiting, done };
 
+  Operation(OperationId id_, Kind kind_, Phase phase_, Reply reply_)
+      : id(id_), kind(kind_), phase(phase_), reply(std::move(reply_)) {}
+
   OperationId id = 0;
   Kind kind = Kind::boot;
   Phase phase = Phase::starting;
