@@ -36,11 +36,13 @@ class AsyncClient:
                  context: Optional[zmq.asyncio.Context] = None) -> None:
         self.address = address
         self.timeout = timeout
-        self.token = pb.Token(token=token, user_name=getpass.getuser() if user is None else user)
         self.context = context or zmq.asyncio.Context.instance()
         self.socket = self.context.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
-        apply_curve(self.socket, certificate, server_key)
+        curve = apply_curve(self.socket, certificate, server_key)
+        if user is None:
+            user = "" if curve else getpass.getuser()
+        self.token = pb.Token(token=token, user_name=user)
         self.socket.setsockopt(zmq.ROUTING_ID, routing_id or b"py-" + uuidlib.uuid4().hex.encode())
         self.socket.connect(address)
         self._ids = itertools.count(1)

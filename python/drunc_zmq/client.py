@@ -107,7 +107,8 @@ class Client:
 
     address: the control endpoint (``tcp://host:5555``).
     timeout: default seconds to wait for each answer.
-    user, token: put in every Request's Token (user defaults to the login name).
+    user, token: put in every Request's Token (user defaults to the login name,
+        or to "" with CURVE, where the certificate names the user).
     routing_id: this client's ZeroMQ routing id (default: a random one), kept
         across reconnections so that replies owed are still delivered.
     certificate, server_key: for a broker with CURVE security: this client's
@@ -122,13 +123,16 @@ class Client:
                  context: Optional[zmq.Context] = None) -> None:
         self.address = address
         self.timeout = timeout
-        self.token = pb.Token(token=token, user_name=getpass.getuser() if user is None else user)
         self.certificate = certificate
         self.server_key = server_key
         self.context = context or zmq.Context.instance()
         self.socket = self.context.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.curve = apply_curve(self.socket, certificate, server_key)
+        # With CURVE the certificate says who the caller is; a different token user is refused.
+        if user is None:
+            user = "" if self.curve else getpass.getuser()
+        self.token = pb.Token(token=token, user_name=user)
         self.socket.setsockopt(zmq.ROUTING_ID, routing_id or b"py-" + uuidlib.uuid4().hex.encode())
         self.monitor = HandshakeMonitor(self.socket, address)
         self.socket.connect(address)

@@ -73,9 +73,9 @@ class HandshakeMonitor:
         self.failure: Optional[HandshakeError] = None
         self.succeeded = False
 
-    def read(self) -> None:
+    def read(self, raise_failure: bool = True) -> None:
         """Reads the monitor events waiting; raises HandshakeError on a failure
-        before any success."""
+        before any success (unless raise_failure is false)."""
         while self.socket.poll(0):
             frames = self.socket.recv_multipart()
             event, value = struct.unpack("=Hi", frames[0][:6])
@@ -86,25 +86,24 @@ class HandshakeMonitor:
             elif event in HANDSHAKE_FAILURES and not self.succeeded:
                 self.failure = HandshakeError(HANDSHAKE_FAILURES[event] % self.endpoint,
                                               EVENT_NAMES.get(event, str(event)), value)
-        if self.failure is not None:
+        if self.failure is not None and raise_failure:
             raise self.failure
 
-    def wait(self, timeout: float) -> Tuple[str, int]:
-        """The first handshake outcome, as (event name, value), within timeout."""
+    def wait(self, timeout: float) -> Tuple[int, int]:
+        """The first handshake outcome, as (event, value), within timeout: event
+        is zmq.EVENT_HANDSHAKE_SUCCEEDED or a zmq.EVENT_HANDSHAKE_FAILED_*
+        (EVENT_NAMES has their names), value 400 for a refused key."""
         deadline = time.monotonic() + timeout
         while True:
             for event, value in self.events:
                 if event == HANDSHAKE_SUCCEEDED or event in HANDSHAKE_FAILURES:
-                    return EVENT_NAMES.get(event, str(event)), value
+                    return event, value
             left = deadline - time.monotonic()
             if left <= 0 or not self.socket.poll(left * 1000):
                 from .errors import TimeoutError
                 raise TimeoutError("no handshake with %s within %.1f s; monitor events: %s"
                                    % (self.endpoint, timeout, self.names()))
-            try:
-                self.read()
-            except HandshakeError:
-                pass
+            self.read(raise_failure=False)
 
     def names(self) -> List[Tuple[str, int]]:
         return [(EVENT_NAMES.get(event, str(event)), value) for event, value in self.events]
