@@ -10,7 +10,7 @@ packages=(
   libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler libssh2-1-dev
   libspdlog-dev nlohmann-json3-dev libcli11-dev libre2-dev catch2
   openssh-server openssh-client tcsh zsh fish
-  python3 python3-zmq python3-protobuf procps
+  python3 python3-zmq python3-protobuf python3-setuptools python3-wheel python3-venv procps
 )
 fuzz_packages=(clang libclang-rt-14-dev llvm)
 

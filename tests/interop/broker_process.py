@@ -1,12 +1,11 @@
 """What the Python tests share: a running drunc-broker program, and the
-messages they build. Imported by test_interop.py and test_broker_program.py
-once they have put BUILD_DIR/python on sys.path.
+messages they build (with the drunc_zmq package of python/, which setup_paths
+puts on sys.path). Imported by the tests of this directory.
 
-Only the standard library and google.protobuf are used. Every wait has a
+Only the standard library and the drunc_zmq package are used. Every wait has a
 deadline, so that a broken broker fails a test instead of hanging it.
 """
 
-import getpass
 import os
 import re
 import select
@@ -15,9 +14,23 @@ import subprocess
 import threading
 import time
 
-from google.protobuf import any_pb2
+SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from druncschema import process_manager_pb2
+
+def setup_paths(argv):
+    """BUILD_DIR from argv[1] (removed from it), the drunc_zmq package of the
+    source tree made importable (its classes generated from proto/ into a cache
+    on first import, docs in python/README.md). Returns BUILD_DIR."""
+    import sys
+    if len(argv) < 2 or argv[1].startswith("-"):
+        sys.exit("usage: %s BUILD_DIR [unittest options]" % argv[0])
+    build_dir = os.path.abspath(argv[1])
+    del argv[1]
+    sys.path.insert(0, os.path.join(SOURCE_DIR, "python"))
+    # The generated classes go into the build directory, not the user's cache.
+    os.environ.setdefault("DRUNC_ZMQ_CACHE", os.path.join(build_dir, "drunc_zmq-cache"))
+    return build_dir
+
 
 READY_LINE = re.compile(r"serving on (tcp://\S+), events on (tcp://\S+)")
 START_TIMEOUT = 10.0   # seconds: start until the "serving on" line
@@ -110,19 +123,10 @@ class BrokerProcess:
 
 
 def pack(message):
-    packed = any_pb2.Any()
-    packed.Pack(message)
-    return packed
+    from drunc_zmq import pack as package_pack
+    return package_pack(message)
 
 
 def boot_request(name, session, argv, hosts=("localhost",)):
-    boot = process_manager_pb2.BootRequest()
-    metadata = boot.process_description.metadata
-    metadata.name = name
-    metadata.session = session
-    metadata.user = getpass.getuser()
-    command = boot.process_description.executable_and_arguments.add()
-    command.exec = argv[0]
-    command.args.extend(argv[1:])
-    boot.process_restriction.allowed_hosts.extend(hosts)
-    return boot
+    from drunc_zmq import boot_request as package_boot_request
+    return package_boot_request(name, argv, session=session, hosts=hosts)

@@ -5,8 +5,9 @@ SERVER_SHUTDOWN broadcast, exit status 0).
 
 Usage: /usr/bin/python3 tests/interop/test_broker_program.py BUILD_DIR [unittest options]
 
-Only the standard library, pyzmq and google.protobuf are used. Every wait has
-a deadline, so that a broken broker fails the test instead of hanging it.
+Only the standard library, pyzmq, google.protobuf and the drunc_zmq package
+(python/) are used. Every wait has a deadline, so that a broken broker fails
+the test instead of hanging it.
 """
 
 import json
@@ -21,20 +22,16 @@ import time
 import unittest
 import uuid as uuidlib
 
-if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
-    sys.exit("usage: %s BUILD_DIR [unittest options]" % sys.argv[0])
-BUILD_DIR = os.path.abspath(sys.argv[1])
-del sys.argv[1]
-sys.path.insert(0, os.path.join(BUILD_DIR, "python"))
+from broker_process import EXIT_TIMEOUT, BrokerProcess, boot_request, setup_paths
+
+BUILD_DIR = setup_paths(sys.argv)
 
 import zmq  # noqa: E402
 
-from druncschema import broadcast_pb2, generic_pb2, process_manager_pb2, request_response_pb2  # noqa: E402
-from drunc_zmq import events_pb2  # noqa: E402
-from broker_process import EXIT_TIMEOUT, BrokerProcess, boot_request, pack  # noqa: E402
+from drunc_zmq import Client, Subscriber  # noqa: E402
+from drunc_zmq.pb import broadcast_pb2, generic_pb2, process_manager_pb2, request_response_pb2  # noqa: E402
 
 BROKER = os.path.join(BUILD_DIR, "broker", "drunc-broker")
-SIGNATURE = b"drunc-pm/1"
 TIMEOUT = 10.0          # seconds: every receive, every start
 EPHEMERAL = {"control_endpoint": "tcp://127.0.0.1:*", "events_endpoint": "tcp://127.0.0.1:*"}
 
@@ -149,23 +146,6 @@ class ConfigurationTest(TempDirTest):
 # ---- (f), (g): the stop signals ------------------------------------------------------
 
 
-def call(dealer, command, data, request_id):
-    """One request and its terminal Response, with a deadline."""
-    request = request_response_pb2.Request()
-    request.data.CopyFrom(pack(data))
-    dealer.send_multipart([SIGNATURE, request_id, command.encode(), request.SerializeToString()])
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0 or not dealer.poll(left * 1000):
-            raise AssertionError("no reply to %s within %.0f s" % (command, TIMEOUT))
-        frames = dealer.recv_multipart()
-        if len(frames) != 4 or frames[0] != SIGNATURE:
-            raise AssertionError("not a drunc-pm/1 reply: %r" % frames)
-        if frames[1] == request_id and frames[2] == b"done":
-            return request_response_pb2.Response.FromString(frames[3])
-
-
 def pids_of(command_line):
     """The pids whose whole command line is exactly command_line."""
     result = subprocess.run(["pgrep", "-x", "-f", command_line], capture_output=True, text=True, timeout=TIMEOUT)
@@ -183,24 +163,15 @@ class StopSignalTest(TempDirTest):
         self.addCleanup(self.broker.stop)
         self.context = zmq.Context()
         self.addCleanup(self.context.term)
-        self.dealer = self.socket(zmq.DEALER)
-        self.dealer.connect(self.broker.control)
-        self.subscriber = self.socket(zmq.SUB)
-        for prefix in (b"state/", b"log/", b"bcast/"):
-            self.subscriber.setsockopt(zmq.SUBSCRIBE, prefix)
-        self.subscriber.connect(self.broker.events)
+        self.client = Client(self.broker.control, context=self.context, timeout=TIMEOUT)
+        self.addCleanup(self.client.close)
+        self.subscriber = Subscriber(self.broker.events, "state/", "log/", "bcast/", context=self.context)
+        self.addCleanup(self.subscriber.close)
         self.events = []
-        self.next_id = 0
-
-    def socket(self, kind):
-        created = self.context.socket(kind)
-        created.setsockopt(zmq.LINGER, 0)
-        self.addCleanup(created.close, 0)
-        return created
 
     def call(self, command, data):
-        self.next_id += 1
-        response = call(self.dealer, command, data, b"%d" % self.next_id)
+        """One request and its terminal Response, with a deadline; it must succeed."""
+        response = self.client.send(command, data).response()
         self.assertEqual(response.flag, request_response_pb2.EXECUTED_SUCCESSFULLY, str(response))
         return response
 
@@ -212,14 +183,12 @@ class StopSignalTest(TempDirTest):
         return instances.values[0].uuid.uuid
 
     def next_event(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0 or not self.subscriber.poll(left * 1000):
+        event = self.subscriber.next(max(0.0, deadline - time.monotonic()))
+        if event is None:
             return None
-        frames = self.subscriber.recv_multipart()
-        self.assertEqual(len(frames), 3, frames)
-        event = (frames[0].decode(), frames[1], events_pb2.EventMeta.FromString(frames[2]))
-        self.events.append(event)
-        return event
+        triple = (event.topic, event.payload, event.meta)
+        self.events.append(triple)
+        return triple
 
     def wait_event(self, predicate, what, timeout=TIMEOUT):
         for event in self.events:

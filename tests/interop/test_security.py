@@ -18,7 +18,6 @@ import shutil
 import signal
 import socket as pysocket
 import stat
-import struct
 import subprocess
 import sys
 import tempfile
@@ -26,22 +25,22 @@ import time
 import unittest
 import uuid as uuidlib
 
-if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
-    sys.exit("usage: %s BUILD_DIR [unittest options]" % sys.argv[0])
-BUILD_DIR = os.path.abspath(sys.argv[1])
-del sys.argv[1]
-sys.path.insert(0, os.path.join(BUILD_DIR, "python"))
+from broker_process import BrokerProcess, boot_request, setup_paths
+
+BUILD_DIR = setup_paths(sys.argv)
 
 import zmq  # noqa: E402
 import zmq.auth  # noqa: E402
 
-from druncschema import broadcast_pb2, generic_pb2, process_manager_pb2, request_response_pb2  # noqa: E402
-from drunc_zmq import events_pb2  # noqa: E402
-from broker_process import BrokerProcess, boot_request, pack  # noqa: E402
+import drunc_zmq  # noqa: E402
+from drunc_zmq import query, unpack  # noqa: E402
+from drunc_zmq.errors import text_of  # noqa: E402
+from drunc_zmq.pb import (broadcast_pb2, events_pb2, generic_pb2, process_manager_pb2,  # noqa: E402
+                          request_response_pb2, token_pb2)
+from drunc_zmq.security import EVENT_NAMES  # noqa: E402
 
 BROKER = os.path.join(BUILD_DIR, "broker", "drunc-broker")
 DRUNC_PM = os.path.join(BUILD_DIR, "client", "drunc-pm")
-SIGNATURE = b"drunc-pm/1"
 TIMEOUT = 10.0          # seconds: every reply, every event, every handshake
 SILENCE = 1.0           # seconds: how long "nothing arrives" is watched once the cause is known
 EPHEMERAL = {"control_endpoint": "tcp://127.0.0.1:*", "events_endpoint": "tcp://127.0.0.1:*"}
@@ -53,7 +52,6 @@ DEAD = process_manager_pb2.ProcessInstance.DEAD
 
 HANDSHAKE_EVENTS = (zmq.EVENT_HANDSHAKE_SUCCEEDED, zmq.EVENT_HANDSHAKE_FAILED_AUTH,
                     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
-EVENT_NAMES = {getattr(zmq, name): name for name in dir(zmq) if name.startswith("EVENT_") and name != "EVENT_ALL"}
 
 
 # ---- Certificates ------------------------------------------------------------------
@@ -117,183 +115,73 @@ def free_port():
         return probe.getsockname()[1]
 
 
-# ---- Messages ------------------------------------------------------------------------
+# ---- Sockets: the drunc_zmq package's, with what the checks below look at --------------
 
 
-def make_request(data=None, token=None, user_name=None):
-    request = request_response_pb2.Request()
-    if token is not None:
-        request.token.token = token
-    if user_name is not None:
-        request.token.user_name = user_name
-    if data is not None:
-        request.data.CopyFrom(pack(data))
-    return request
+def token(token_text=None, user_name=None):
+    """A Token, or None (the client's own, empty with CURVE) when neither is given."""
+    if token_text is None and user_name is None:
+        return None
+    return token_pb2.Token(token=token_text or "", user_name=user_name or "")
 
 
-def unpack(any_message, message_class):
-    message = message_class()
-    if not any_message.Unpack(message):
-        raise AssertionError("Any holds %s, not %s" % (any_message.type_url, message_class.DESCRIPTOR.full_name))
-    return message
+class Client(drunc_zmq.Client):
+    """The package's Client (a DEALER with CURVE keys, section 7, "Connecting
+    with CURVE"; a routing id of its own, section 3), read at the level of
+    Responses and monitor events."""
 
+    def __init__(self, context, endpoint, certificate, server_public, routing_id=None):
+        keys = (certificate.public, certificate.secret) if certificate is not None else None
+        super().__init__(endpoint, timeout=TIMEOUT, context=context, certificate=keys,
+                         server_key=server_public if certificate is not None else None, routing_id=routing_id)
 
-def text_of(response):
-    if response.HasField("data") and response.data.Is(generic_pb2.PlainText.DESCRIPTOR):
-        return unpack(response.data, generic_pb2.PlainText).text
-    return ""
+    def call(self, command, data=None, token=None, user_name=None, timeout=TIMEOUT):
+        """The terminal Response of one request, unchecked."""
+        return self.send(command, data, token=globals()["token"](token, user_name)).response(timeout)
 
-
-def query(uuids=(), names=(), session=""):
-    result = process_manager_pb2.ProcessQuery()
-    for value in uuids:
-        result.uuids.add().uuid = value
-    result.names.extend(names)
-    result.session = session
-    return result
-
-
-# ---- Sockets -------------------------------------------------------------------------
-
-
-class Monitored:
-    """A socket with a monitor attached before it connects."""
-
-    def watch(self, sock):
-        self.monitor = sock.get_monitor_socket()
-        self.monitor_events = []  # (event, value)
-
-    def next_monitor_event(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0 or not self.monitor.poll(left * 1000):
+    def receive(self, timeout=TIMEOUT):
+        """One reply (request id, more, Response), or None: nothing within the
+        deadline, or a handshake that failed (so nothing will come)."""
+        try:
+            return super().receive(timeout)
+        except (drunc_zmq.TimeoutError, drunc_zmq.HandshakeError):
             return None
-        frames = self.monitor.recv_multipart()
-        event, value = struct.unpack("=Hi", frames[0][:6])
-        self.monitor_events.append((event, value))
-        return event, value
-
-    def drain_monitor(self):
-        while self.monitor.poll(0):
-            self.next_monitor_event(time.monotonic() + 1)
-        return list(self.monitor_events)
 
     def wait_handshake(self, timeout=TIMEOUT):
         """The first handshake outcome (event, value) this socket reports."""
-        for event, value in self.monitor_events:
-            if event in HANDSHAKE_EVENTS:
-                return event, value
-        deadline = time.monotonic() + timeout
-        while True:
-            got = self.next_monitor_event(deadline)
-            if got is None:
-                raise AssertionError("no handshake outcome within %.0f s; monitor events: %s"
-                                     % (timeout, self.describe_monitor()))
-            if got[0] in HANDSHAKE_EVENTS:
-                return got
+        return self.monitor.wait(timeout)
 
     def describe_monitor(self):
-        return [(EVENT_NAMES.get(event, event), value) for event, value in self.monitor_events]
+        return self.monitor.names()
 
-    def close_monitored(self, sock):
-        try:
-            sock.disable_monitor()
-        except zmq.ZMQError:
-            pass
-        self.monitor.close(linger=0)
-        sock.close(linger=0)
+    def drain_monitor(self):
+        self.monitor.read(raise_failure=False)
+        return list(self.monitor.events)
 
 
-def curve(sock, certificate, server_public):
-    sock.curve_publickey = certificate.public
-    sock.curve_secretkey = certificate.secret
-    sock.curve_serverkey = server_public
-
-
-class Client(Monitored):
-    """A DEALER with CURVE keys (section 7, "Connecting with CURVE")."""
-
-    def __init__(self, context, endpoint, certificate, server_public, routing_id=None):
-        self.socket = context.socket(zmq.DEALER)
-        self.socket.setsockopt(zmq.LINGER, 0)
-        if certificate is not None:
-            curve(self.socket, certificate, server_public)
-        # Section 3: a client SHOULD set a routing id of its own.
-        self.socket.setsockopt(zmq.ROUTING_ID, routing_id or b"py-" + uuidlib.uuid4().hex.encode())
-        self.watch(self.socket)
-        self.socket.connect(endpoint)
-        self.next_id = 0
-        self.early = []
-
-    def close(self):
-        self.close_monitored(self.socket)
-
-    def send(self, command, request):
-        self.next_id += 1
-        request_id = b"sec-%d" % self.next_id
-        self.socket.send_multipart([SIGNATURE, request_id, command.encode(), request.SerializeToString()])
-        return request_id
-
-    def receive(self, timeout=TIMEOUT):
-        """One reply (request id, more, Response), or None at the deadline."""
-        if not self.socket.poll(timeout * 1000):
-            return None
-        frames = self.socket.recv_multipart()
-        if len(frames) != 4 or frames[0] != SIGNATURE or frames[2] not in (b"more", b"done"):
-            raise AssertionError("not a drunc-pm/1 reply: %r" % frames)
-        return frames[1], frames[2] == b"more", request_response_pb2.Response.FromString(frames[3])
-
-    def collect(self, request_id, timeout=TIMEOUT):
-        """Every Response of one request, up to its "done"."""
-        responses = []
-        deadline = time.monotonic() + timeout
-        while True:
-            mine = [reply for reply in self.early if reply[0] == request_id]
-            if mine:
-                self.early.remove(mine[0])
-                reply = mine[0]
-            else:
-                reply = self.receive(max(0.0, deadline - time.monotonic()))
-                if reply is None:
-                    raise AssertionError("no reply to request %r within %.0f s; monitor events: %s"
-                                         % (request_id, timeout, self.describe_monitor()))
-                if reply[0] != request_id:
-                    self.early.append(reply)
-                    continue
-            responses.append(reply[2])
-            if not reply[1]:
-                return responses
-
-    def call(self, command, data=None, token=None, user_name=None, timeout=TIMEOUT):
-        return self.collect(self.send(command, make_request(data, token, user_name)), timeout)[-1]
-
-
-class Subscriber(Monitored):
-    """A SUB socket on the event feed, with CURVE keys (or none)."""
+class Subscriber(drunc_zmq.Subscriber):
+    """The package's Subscriber with CURVE keys (or none), keeping the events it
+    read as (topic, payload, EventMeta) in `seen`."""
 
     def __init__(self, context, endpoint, certificate, server_public, *prefixes):
-        self.socket = context.socket(zmq.SUB)
-        self.socket.setsockopt(zmq.LINGER, 0)
-        if certificate is not None:
-            curve(self.socket, certificate, server_public)
-        for prefix in prefixes:
-            self.socket.setsockopt(zmq.SUBSCRIBE, prefix.encode())
-        self.watch(self.socket)
-        self.socket.connect(endpoint)
+        keys = (certificate.public, certificate.secret) if certificate is not None else None
+        super().__init__(endpoint, *prefixes, context=context, certificate=keys,
+                         server_key=server_public if certificate is not None else None)
         self.seen = []
 
-    def close(self):
-        self.close_monitored(self.socket)
+    def _read(self):
+        event = super()._read()
+        self.seen.append((event.topic, event.payload, event.meta))
+        return event
 
     def next_event(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0 or not self.socket.poll(left * 1000):
+        """(topic, payload, meta), or None at the deadline; None at once if the
+        broker refused this subscriber's key (then no event can come)."""
+        try:
+            event = self.next(max(0.0, deadline - time.monotonic()))
+        except drunc_zmq.HandshakeError:
             return None
-        frames = self.socket.recv_multipart()
-        if len(frames) != 3:
-            raise AssertionError("an event of %d frames: %r" % (len(frames), frames))
-        event = (frames[0].decode(), frames[1], events_pb2.EventMeta.FromString(frames[2]))
-        self.seen.append(event)
-        return event
+        return None if event is None else self.seen[-1]
 
     def wait_for(self, predicate, what, timeout=TIMEOUT):
         for event in self.seen:
@@ -303,28 +191,21 @@ class Subscriber(Monitored):
         while True:
             event = self.next_event(deadline)
             if event is None:
-                raise AssertionError("no %s within %.0f s; seen: %s"
-                                     % (what, timeout, [(t, m.transition) for t, _, m in self.seen]))
+                raise AssertionError("no %s within %.0f s; seen: %s; monitor: %s"
+                                     % (what, timeout, [(t, m.transition) for t, _, m in self.seen],
+                                        self.describe_monitor()))
             if predicate(*event):
                 return event
 
-    def make_live(self, client, timeout=30):
-        """Section 5, "Following logs": with bcast/ subscribed last, send describe
-        until one of its broadcasts arrives."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            response = client.call("describe")
-            if response.flag != EXECUTED_SUCCESSFULLY:
-                raise AssertionError("describe failed: %s" % text_of(response))
-            attempt_deadline = min(deadline, time.monotonic() + 0.5)
-            while True:
-                event = self.next_event(attempt_deadline)
-                if event is None:
-                    break
-                if event[0].startswith("bcast/"):
-                    return
-        raise AssertionError("no broadcast reached the subscriber within %.0f s; monitor: %s"
-                             % (timeout, self.describe_monitor()))
+    def wait_handshake(self, timeout=TIMEOUT):
+        return self.monitor.wait(timeout)
+
+    def describe_monitor(self):
+        return self.monitor.names()
+
+    def drain_monitor(self):
+        self.monitor.read(raise_failure=False)
+        return list(self.monitor.events)
 
 
 def broadcast(payload):
@@ -511,9 +392,8 @@ class CurveBrokerTest(SecurityTestCase):
 
         # The same lines through `logs`, from the operator and from an observer.
         for reader in (self.as_alice, self.client(self.olga)):
-            request_id = reader.send("logs", make_request(process_manager_pb2.LogRequest(
-                query=query(uuids=[uuid]), how_far=10)))
-            responses = reader.collect(request_id)
+            responses = reader.send("logs", process_manager_pb2.LogRequest(
+                query=query(uuids=[uuid]), how_far=10)).responses()
             self.assertSuccess(responses[-1])
             served = [unpack(r.data, process_manager_pb2.LogLine).line for r in responses[:-1]]
             self.assertEqual([line for line in served if line.startswith("line-")], ["line-1", "line-2", "line-3"])
@@ -619,8 +499,7 @@ class CurveBrokerTest(SecurityTestCase):
     # -- identity ----------------------------------------------------------------------
 
     def test_token_user_must_match_certificate(self):
-        request_id = self.as_alice.send("ps", make_request(query(), token="tok-ps", user_name="mallory"))
-        response = self.as_alice.collect(request_id)[-1]
+        response = self.as_alice.send("ps", query(), token=token("tok-ps", "mallory")).response()
         self.assertRefused(response, "alice", "mallory")
         self.assertEqual((response.token.token, response.token.user_name), ("tok-ps", "mallory"))
 
@@ -665,7 +544,7 @@ class CurveBrokerTest(SecurityTestCase):
         self.assertEqual(owner.wait_handshake()[0], zmq.EVENT_HANDSHAKE_SUCCEEDED)
         self.assertSuccess(owner.call("describe"))
         sent = time.monotonic()
-        owner.send("kill", make_request(query(uuids=[stubborn])))
+        owner.send("kill", query(uuids=[stubborn]))
         thief = self.client(self.oscar, routing_id=routing_id)
         self.assertEqual(thief.wait_handshake()[0], zmq.EVENT_HANDSHAKE_SUCCEEDED)
         self.assertLess(time.monotonic() - sent, 1.5, "the thief connected too late to prove anything")
@@ -684,7 +563,7 @@ class CurveBrokerTest(SecurityTestCase):
         feed.make_live(as_olga)
 
         stranger = self.client(self.mallory)
-        stranger.send("describe", make_request())
+        stranger.send("describe")
         event, value = stranger.wait_handshake()
         self.assertEqual(EVENT_NAMES.get(event, event), "EVENT_HANDSHAKE_FAILED_AUTH", stranger.describe_monitor())
         self.assertEqual(value, 400)
@@ -702,14 +581,14 @@ class CurveBrokerTest(SecurityTestCase):
     def test_wrong_server_key(self):
         impostor_server = make_certificate(os.path.join(self.directory, "keys"), "not-the-server")
         lost = self.client(self.alice, server_public=impostor_server.public)
-        lost.send("describe", make_request())
+        lost.send("describe")
         event, _ = lost.wait_handshake()
         self.assertEqual(EVENT_NAMES.get(event, event), "EVENT_HANDSHAKE_FAILED_NO_DETAIL", lost.describe_monitor())
         self.assertIsNone(lost.receive(timeout=SILENCE))
 
     def test_client_without_curve_gets_no_connection(self):
         plain = self.client(None, endpoint=self.broker.control)
-        plain.send("describe", make_request())
+        plain.send("describe")
         event, _ = plain.wait_handshake()
         # Section 7 says FAILED_PROTOCOL (mechanism mismatch); libzmq 4.3.4 reports FAILED_NO_DETAIL.
         self.assertIn(EVENT_NAMES.get(event, event), ("EVENT_HANDSHAKE_FAILED_PROTOCOL",
@@ -916,7 +795,7 @@ class StartupTest(SecurityTestCase):
         mismatched = self.client(someone, server_public=make_certificate(keys, "srv").public,
                                  endpoint="tcp://127.0.0.1:%d" % port)
         # Section 7 says FAILED_PROTOCOL; libzmq 4.3.4 reports FAILED_NO_DETAIL (EPIPE) here.
-        mismatched.send("describe", make_request())
+        mismatched.send("describe")
         event, _ = mismatched.wait_handshake()
         self.assertIn(EVENT_NAMES.get(event, event), ("EVENT_HANDSHAKE_FAILED_PROTOCOL",
                                                       "EVENT_HANDSHAKE_FAILED_NO_DETAIL"),
