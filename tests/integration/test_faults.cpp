@@ -50,9 +50,12 @@ TEST_CASE("a launcher worker that fails: its processes are killed and reported l
   const auto marker = unique_marker("worker-fault");
   WatchedBroker watched(std::chrono::seconds(60));  // a kill now waits for its SIGKILL, a minute away
   auto client = watched.client();
-  Events events(watched.broker->events_endpoint(), client, {"state/"});
+  Events events(watched.broker->events_endpoint(), client, {"state/", "log/"});
+  // Once it prints, its trap is set: the kill below waits for the SIGKILL.
   const auto first = boot(client, stubborn("first", marker));
+  events.wait_for_line(first, "ready");
   const auto second = boot(client, stubborn("second", marker));
+  events.wait_for_line(second, "ready");
   const auto pids = processes_with_marker(marker);
   REQUIRE(pids.size() >= 2);
   const auto first_only = query_uuid(first);
@@ -72,17 +75,22 @@ TEST_CASE("a launcher worker that fails: its processes are killed and reported l
   CHECK(wait_until_gone(pids));
 
   // The broker goes on with a new launcher: boot, restart and kill work.
-  const auto third = boot(client, boot_request("third", "bash", {"-c", "sleep 300; : " + marker}));
+  // bash itself ignores SIGQUIT: this one exits on it by its trap, which
+  // is set once it has printed (each incarnation is signalled after that).
+  const auto third = boot(
+      client, boot_request("third", "bash", {"-c", "trap 'exit 0' QUIT; echo ready; while true; do sleep 0.1; done; : " + marker}));
+  events.wait_for_line(third, "ready");
   const auto restarted = client.restart(query_uuid(third));
   CHECK(restarted.values(0).status_code() == pm::ProcessInstance::RUNNING);
   CHECK(restarted.values(0).process_description().metadata().uuid().uuid() == third);
+  events.wait_for_line(third, "ready");
   CHECK(client.kill(query_uuid(third)).values(0).status_code() == pm::ProcessInstance::DEAD);
   CHECK_FALSE(watched.broker->failed());
   watched.broker.reset();
   CHECK(processes_with_marker(marker).empty());
 }
 
-TEST_CASE("a launcher worker that keeps failing is not restarted forever: the broker stops, answering what waits") {
+TEST_CASE("a launcher worker that keeps failing is not restarted forever: a fourth failure within a minute stops the broker") {
   const auto marker = unique_marker("worker-faults");
   WatchedBroker watched;
   auto client = watched.client();
