@@ -107,18 +107,6 @@ std::optional<std::string> read_assignment(std::string_view& text, std::string_v
 
 }  // namespace
 
-std::string shell_quote(std::string_view text) {
-  std::string quoted = "'";
-  for (char c : text) {
-    if (c == '\'')
-      quoted += "'\\''";
-    else
-      quoted += c;
-  }
-  quoted += '\'';
-  return quoted;
-}
-
 bool is_shell_identifier(std::string_view name) {
   if (name.empty()) return false;
   auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };

@@ -31,6 +31,7 @@
 #include <string_view>
 
 #include "druncschema/process_manager.pb.h"
+#include "wire/shell_quote.hpp"
 
 namespace drunc::workers {
 
@@ -41,8 +42,7 @@ class InvalidDescription : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// `text` as one bash word that expands to exactly `text`.
-std::string shell_quote(std::string_view text);
+using wire::shell_quote;
 
 bool is_shell_identifier(std::string_view name);
 

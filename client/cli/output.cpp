@@ -2,7 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
-#include "launch_script.hpp"
+#include "wire/shell_quote.hpp"
 
 namespace drunc::cli {
 
@@ -22,10 +22,10 @@ std::string command_line(const pm::ProcessDescription& description) {
   std::string line;
   for (const auto& command : description.executable_and_arguments()) {
     if (!line.empty()) line += " ; ";
-    line += workers::shell_quote(command.exec());
+    line += wire::shell_quote(command.exec());
     for (const auto& argument : command.args()) {
       line += ' ';
-      line += workers::shell_quote(argument);
+      line += wire::shell_quote(argument);
     }
   }
   return line;
