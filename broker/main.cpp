@@ -12,9 +12,11 @@
 
 #include "broker.hpp"
 #include "config.hpp"
+#include "drunc_version.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"drunc-broker: the drunc process manager over ZeroMQ"};
+  app.set_version_flag("--version", std::string(drunc::kVersionText));
   std::string config_path;
   std::string log_level;
   bool print_default = false;

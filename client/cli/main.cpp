@@ -14,6 +14,7 @@
 #include "wire/certificate.hpp"
 #include "output.hpp"
 #include "session_file.hpp"
+#include "drunc_version.hpp"
 #include "logs.hpp"
 #include "watch.hpp"
 
@@ -132,6 +133,7 @@ int boot_many(drunc::client::Client& client, const std::vector<pm::BootRequest>&
 
 int main(int argc, char** argv) {
   CLI::App app{"drunc-pm: command-line client of the drunc-zmq process manager"};
+  app.set_version_flag("--version", std::string(drunc::kVersionText));
   app.require_subcommand(1);
   app.fallthrough();  // global options may also follow the subcommand
   Options options;

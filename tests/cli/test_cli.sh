@@ -29,6 +29,13 @@ check() {  # check NAME COMMAND...: the command must succeed
   fi
 }
 
+# --version: the project's version (and the commit, when built from a checkout), status 0.
+for program in "$pm_bin" "$broker_bin"; do
+  out=$("$program" --version)
+  check "$(basename "$program") --version succeeds" test $? -eq 0
+  check "$(basename "$program") --version names the version" grep -Eq '^drunc-zmq [0-9]+\.[0-9]+\.[0-9]+( \(git [0-9a-f]+(-dirty)?\))?$' <<<"$out"
+done
+
 cat >"$work/broker.json" <<JSON
 {"name": "cli-pm", "session": "cli-test", "control_endpoint": "tcp://127.0.0.1:*",
  "events_endpoint": "tcp://127.0.0.1:*", "kill_timeout_s": 0.3}
