@@ -940,7 +940,7 @@ void BrokerLoop::queue_reply(const Caller& caller, pm::ResponseFlag flag, pm::Re
   const std::size_t size = response.ByteSizeLong();
   zmq::message_t bytes(size + suffix.size());
   response.SerializeWithCachedSizesToArray(bytes.data<std::uint8_t>());
-  std::memcpy(bytes.data<char>() + size, suffix.data(), suffix.size());
+  if (!suffix.empty()) std::memcpy(bytes.data<char>() + size, suffix.data(), suffix.size());  // data() may be null
   if (auto backlog = backlogs_.find(caller.address.routing_id); backlog != backlogs_.end())
     backlog->second.in_outbox += bytes.size();
   outbox_.push_back({wire::encode_reply(caller.address, more, std::move(bytes)), caller.command});
