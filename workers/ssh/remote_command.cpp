@@ -9,13 +9,15 @@ namespace {
 // its own and, unlike a plain background job, does not make it ignore SIGINT
 // and SIGQUIT. fd 3 keeps the channel's stdin for the watcher (background jobs
 // otherwise read /dev/null); the script itself does not get it. Job-control
-// chatter ("[1]+ Done") would land on stderr, hence stderr is closed after the pid.
-constexpr const char* kWrapper = R"wrapper(exec 3<&0 </dev/null
+// chatter ("[1]+ Done") goes to the wrapper's stderr, which is /dev/null from
+// the start: a process that ends at once would otherwise have it in its
+// output. The channel's stderr stays on fd 4 for the pid line alone.
+constexpr const char* kWrapper = R"wrapper(exec 3<&0 </dev/null 4>&2 2>/dev/null
 set -m
-bash --noprofile --norc -c "$1" 3<&- 2>&1 &
+bash --noprofile --norc -c "$1" 3<&- 4>&- 2>&1 &
 group=$!
-printf 'DRUNC-PID %d\n' "$group" >&2
-exec 2>/dev/null
+printf 'DRUNC-PID %d\n' "$group" >&4
+exec 4>&-
 (
   while read -r signal <&3; do
     case $signal in QUIT|KILL|TERM|INT|HUP) kill -s "$signal" -- "-$group" 2>/dev/null ;; esac
