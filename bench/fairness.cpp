@@ -118,17 +118,7 @@ void run_fairness(const FairnessOptions& options) {
   const double load_before = load_average();
   BrokerProgram broker(broker_program_path(options.broker), "", options.broker_cpus);
   drunc::client::Client setup(broker.control_endpoint(), std::chrono::seconds(10));
-  std::string one_uuid;
-  for (int i = 0; i < 100; ++i) {
-    pm::BootRequest boot;
-    boot.mutable_process_description()->mutable_metadata()->set_name("app-" + std::to_string(i));
-    boot.mutable_process_description()->mutable_metadata()->set_session("bench");
-    auto* command = boot.mutable_process_description()->add_executable_and_arguments();
-    command->set_exec("sleep");
-    command->add_args("300");
-    boot.mutable_process_restriction()->add_allowed_hosts("localhost");
-    one_uuid = setup.boot(boot).values(0).uuid().uuid();
-  }
+  const std::string one_uuid = boot_sleepers(setup, 100);
   pm::ProcessQuery one, all;
   one.add_uuids()->set_uuid(one_uuid);
   const auto interval = std::chrono::microseconds(options.interval_us);

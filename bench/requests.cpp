@@ -14,6 +14,7 @@
 #include "client.hpp"
 #include "curve.hpp"
 #include "report.hpp"
+#include "sessions.hpp"
 #include "scenarios.hpp"
 #include "thread_cpu.hpp"
 #include "wire/envelope.hpp"
@@ -158,17 +159,7 @@ void run_requests(int repetitions, const std::vector<std::string>& only, bool wi
   }
   drunc::broker::Broker broker(config);
   drunc::client::Client setup(broker.control_endpoint(), std::chrono::seconds(10), keys);
-  std::string one_uuid;
-  for (int i = 0; i < 100; ++i) {
-    pm::BootRequest boot;
-    boot.mutable_process_description()->mutable_metadata()->set_name("app-" + std::to_string(i));
-    boot.mutable_process_description()->mutable_metadata()->set_session("bench");
-    auto* command = boot.mutable_process_description()->add_executable_and_arguments();
-    command->set_exec("sleep");
-    command->add_args("300");
-    boot.mutable_process_restriction()->add_allowed_hosts("localhost");
-    one_uuid = setup.boot(boot).values(0).uuid().uuid();
-  }
+  const std::string one_uuid = boot_sleepers(setup, 100);
   pm::ProcessQuery one, all;
   one.add_uuids()->set_uuid(one_uuid);
   // With CURVE (issue 10): ps of one process only, its latency and its throughput at 16 clients.

@@ -36,4 +36,19 @@ void wait_until_each_is_ready(drunc::client::Client& client, const std::string& 
   }
 }
 
+std::string boot_sleepers(drunc::client::Client& client, int count) {
+  std::string uuid;
+  for (int i = 0; i < count; ++i) {
+    dunedaq::druncschema::BootRequest boot;
+    boot.mutable_process_description()->mutable_metadata()->set_name("app-" + std::to_string(i));
+    boot.mutable_process_description()->mutable_metadata()->set_session("bench");
+    auto* command = boot.mutable_process_description()->add_executable_and_arguments();
+    command->set_exec("sleep");
+    command->add_args("300");
+    boot.mutable_process_restriction()->add_allowed_hosts("localhost");
+    uuid = client.boot(boot).values(0).uuid().uuid();
+  }
+  return uuid;
+}
+
 }  // namespace bench

@@ -20,6 +20,10 @@ inline double seconds_since(std::chrono::steady_clock::time_point start) {
 void boot_ready_processes(drunc::client::Client& client, const std::string& prefix, const std::string& session,
                           const std::vector<std::string>& hosts, int count);
 
+// Boots `count` local `sleep 300` processes app-0 ... in session "bench",
+// one after another, for requests to list; returns the last one's uuid.
+std::string boot_sleepers(drunc::client::Client& client, int count);
+
 // Returns once each PREFIX-i has printed its line: then it runs its command,
 // so a SIGQUIT ends it (a signal arriving while its shells start is ignored by bash).
 void wait_until_each_is_ready(drunc::client::Client& client, const std::string& prefix, int count);

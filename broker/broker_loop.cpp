@@ -912,12 +912,17 @@ std::string BrokerLoop::who(const Caller& caller) {
   return caller.user.empty() ? "an anonymous client" : caller.user;
 }
 
-void BrokerLoop::answer(Reply& reply, pm::ResponseFlag flag, const google::protobuf::Message* data) {
+bool BrokerLoop::spend(Reply& reply) {
   if (!reply.valid()) {
     spdlog::error("bug: a second answer to a {} request was not sent", reply.caller().command);
-    return;
+    return false;
   }
   reply.spend();
+  return true;
+}
+
+void BrokerLoop::answer(Reply& reply, pm::ResponseFlag flag, const google::protobuf::Message* data) {
+  if (!spend(reply)) return;
   broadcast_outcome(reply.caller(), flag, data);
   pm::Response& response = response_;
   response.Clear();
@@ -1027,11 +1032,7 @@ void BrokerLoop::answer_error(Reply& reply, pm::ResponseFlag flag, const std::st
 }
 
 void BrokerLoop::answer_instances(Reply& reply, const std::vector<ProcessRecord*>& records, std::string_view suffix) {
-  if (!reply.valid()) {
-    spdlog::error("bug: a second answer to a {} request was not sent", reply.caller().command);
-    return;
-  }
-  reply.spend();
+  if (!spend(reply)) return;
   broadcast_outcome(reply.caller(), pm::EXECUTED_SUCCESSFULLY, nullptr);
   pm::Response& response = response_;
   response.Clear();

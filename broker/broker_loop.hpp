@@ -113,6 +113,8 @@ class BrokerLoop {
   bool stopping() const { return shutting_down_ || !fatal_.empty(); }
 
   // ---- Replies: each final answer spends its Reply (operations.hpp)
+  // False, and logged, if reply was spent already: a second answer is not sent.
+  bool spend(Reply& reply);
   void answer(Reply& reply, dunedaq::druncschema::ResponseFlag flag, const google::protobuf::Message* data);
   // A part of a streamed answer (logs): more follows.
   void answer_part(const Reply& reply, const google::protobuf::Message& data);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <iterator>
 
 #include <catch2/catch.hpp>
@@ -149,6 +150,13 @@ bool wait_until_gone(const std::vector<int>& pids) {
   }
   for (auto& fd : fds) ::close(fd.fd);
   return ended == fds.size();
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream file(path);
+  std::stringstream content;
+  content << file.rdbuf();
+  return content.str();
 }
 
 std::string unique_marker(const std::string& base) {

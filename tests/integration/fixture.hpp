@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -70,6 +71,9 @@ std::vector<std::string> log_lines(drunc::client::Client& client, const std::str
 std::vector<int> processes_with_marker(const std::string& marker);
 // Whether all these processes have ended within kPatience (waits on pidfds).
 bool wait_until_gone(const std::vector<int>& pids);
+
+// The whole content of a file (empty if it cannot be read).
+std::string read_file(const std::filesystem::path& path);
 
 // A string unique to this test run, to find its processes with.
 std::string unique_marker(const std::string& base);

@@ -29,16 +29,9 @@ extern char** environ;
 
 namespace {
 
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream file(path);
-  std::stringstream content;
-  content << file.rdbuf();
-  return content.str();
-}
-
 // Field `index` (1-based, after the command name) of /proc/PID/stat: 3 is the process group.
 long stat_field(int pid, int index) {
-  const auto stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  const auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
   const auto close = stat.rfind(')');
   if (close == std::string::npos) return -1;
   std::istringstream rest(stat.substr(close + 2));
@@ -54,7 +47,7 @@ void kill_all(const std::vector<int>& pids) {
 // The kernel wait channel of this process's local launcher thread.
 std::string launcher_wait_channel() {
   for (const auto& task : std::filesystem::directory_iterator("/proc/self/task"))
-    if (read_text(task.path() / "comm") == "drunc-local\n") return read_text(task.path() / "wchan");
+    if (read_file(task.path() / "comm") == "drunc-local\n") return read_file(task.path() / "wchan");
   return {};
 }
 
@@ -183,7 +176,7 @@ TEST_CASE("log file: missing directories are created 0750, the file 0640, and th
   CHECK(mode_of(scratch / "new") == std::filesystem::perms(0750));
   CHECK(mode_of(scratch / "new/deeper") == std::filesystem::perms(0750));
   CHECK(mode_of(log) == std::filesystem::perms(0640));
-  const auto content = read_text(log);
+  const auto content = read_file(log);
   CHECK_THAT(content, Catch::StartsWith("=== drunc-zmq: logged uuid " + uuid + " generation 1 on localhost"));
   CHECK_THAT(content, Catch::EndsWith("===\nhello\n"));
 }
@@ -220,7 +213,7 @@ TEST_CASE("log file: a path that cannot be a log fails the boot with the path an
     }
   }
   ::close(reader);
-  CHECK(read_text(scratch / "precious") == "keep me\n");
+  CHECK(read_file(scratch / "precious") == "keep me\n");
   const auto listed = client.ps();
   CHECK(listed.values_size() == 0);  // nothing was left RUNNING
 }

@@ -15,13 +15,6 @@ using namespace test;
 
 namespace {
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream file(path);
-  std::stringstream content;
-  content << file.rdbuf();
-  return content.str();
-}
-
 std::filesystem::path fresh_directory(const std::string& name) {
   const auto directory = std::filesystem::temp_directory_path() / unique_marker(name);
   std::filesystem::create_directories(directory);
