@@ -40,6 +40,22 @@ constexpr int kClientQueueMessages = 64;
 constexpr auto kLongestBacklogRetry = std::chrono::milliseconds(64);
 // Refusals one client may leave unread (a few MB) before its backlog is discarded.
 constexpr std::size_t kMostRefusalsUnread = 10000;
+// How far past max_message_bytes a request is still read, to be answered with
+// an error and logged; ZeroMQ closes the connection of a larger one unseen.
+constexpr std::int64_t kOversizeReadAnyway = std::int64_t{16} << 20;
+// Requests ZeroMQ queues from one client: it then stops reading that
+// connection (nothing is lost), which bounds what a fast sender of large
+// requests holds in memory to this many times the limit above.
+constexpr int kClientIncomingMessages = 64;
+
+// Where a request came from, for the log: the client's IP address over TCP.
+std::string peer_address(zmq::message_t& frame) {
+  try {
+    return frame.gets("Peer-Address");
+  } catch (const zmq::error_t&) {
+    return "an unknown address";
+  }
+}
 
 std::size_t size_of(const std::vector<zmq::message_t>& frames) {
   std::size_t bytes = 0;
@@ -241,8 +257,9 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, Config config)
   // owed to it. Not with CURVE: a routing id is chosen by the client, so
   // another admitted key could take over someone's connection and replies.
   clients_.set(zmq::sockopt::router_handover, config_.security.mode == SecuritySettings::Mode::none ? 1 : 0);
-  clients_.set(zmq::sockopt::maxmsgsize, config_.max_message_bytes);
+  clients_.set(zmq::sockopt::maxmsgsize, config_.max_message_bytes + kOversizeReadAnyway);
   clients_.set(zmq::sockopt::sndhwm, kClientQueueMessages);
+  clients_.set(zmq::sockopt::rcvhwm, kClientIncomingMessages);
   clients_.set(zmq::sockopt::linger, 0);
   control_endpoint_ = bind_or_explain(clients_, config_.control_endpoint, "control_endpoint");
 
@@ -339,6 +356,14 @@ void BrokerLoop::handle_request(std::vector<zmq::message_t>& frames) {
     return;
   }
   auto& envelope = std::get<wire::RequestEnvelope>(decoded);
+  if (const auto bytes = size_of(frames); bytes > static_cast<std::size_t>(config_.max_message_bytes)) {
+    const auto reason = envelope.command + " refused: the request is " + std::to_string(bytes) +
+                        " bytes, over max_message_bytes (" + std::to_string(config_.max_message_bytes) + ")";
+    spdlog::warn("{} (client at {})", reason, peer_address(frames.back()));
+    Reply reply = operations_.receive(Caller{std::move(envelope.from), {}, envelope.command, {}, {}});
+    answer_error(reply, pm::NOT_EXECUTED_BAD_REQUEST_FORMAT, reason);
+    return;
+  }
   Reply reply = operations_.receive(Caller{std::move(envelope.from), {}, envelope.command, {}, {}});
   Caller& caller = reply.caller();
   pm::Request& request = request_;

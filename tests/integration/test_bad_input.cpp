@@ -1,11 +1,14 @@
 // Bad input gets a clear answer (or, with no readable request id, nothing),
 // and the broker keeps serving.
+#include <thread>
+
 #include <catch2/catch.hpp>
 
 #include <zmq_addon.hpp>
 
 #include "druncschema/generic.pb.h"
 #include "fixture.hpp"
+#include "ssh_fixture.hpp"  // BrokerProgram, TempDir: nothing here needs the sshd
 
 using namespace test;
 
@@ -184,10 +187,35 @@ TEST_CASE("a host whose port is not a plain number, or whose name holds shell wo
   CHECK(client.ps().values_size() == 0);
 }
 
-TEST_CASE("an oversized message is refused by the socket and the broker keeps serving") {
+TEST_CASE("a request over max_message_bytes is answered with an error, logged, and the client served on") {
+  ssh::TempDir scratch("drunc-oversized");
+  ssh::BrokerProgram program(R"({"name": "test-pm", "control_endpoint": "tcp://127.0.0.1:*",
+                                 "events_endpoint": "tcp://127.0.0.1:*", "max_message_bytes": 65536})",
+                             scratch);
+  RawClient raw(program.control_endpoint());
+  raw.send({"drunc-pm/1", "big", "ps", std::string(10 * 1024 * 1024, 'x')});  // 10 MB, the size of the report
+  const auto refused = response_of(raw.receive(), "big");
+  CHECK(refused.flag() == pm::NOT_EXECUTED_BAD_REQUEST_FORMAT);
+  pm::PlainText text;
+  REQUIRE(refused.data().UnpackTo(&text));
+  CHECK_THAT(text.text(), Catch::StartsWith("ps refused: the request is 104857") &&
+                             Catch::EndsWith(" bytes, over max_message_bytes (65536)"));
+  // The operator sees it too, with where it came from.
+  const auto deadline = std::chrono::steady_clock::now() + kPatience;
+  while (program.output().find("over max_message_bytes (65536) (client at 127.0.0.1)") == std::string::npos) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling the log, not timing it
+  }
+  // The same connection is served on.
+  raw.send({"drunc-pm/1", "next", "describe", request_bytes(nullptr)});
+  CHECK(response_of(raw.receive(), "next").flag() == pm::EXECUTED_SUCCESSFULLY);
+}
+
+TEST_CASE("a message far over max_message_bytes is refused by the socket and the broker keeps serving") {
+  // Past max_message_bytes + 16 MiB ZeroMQ drops the connection before the broker sees the message.
   TestBroker broker([](auto& config) { config.max_message_bytes = 64 * 1024; });
   RawClient raw(broker.control_endpoint());
-  raw.send({"drunc-pm/1", "big", "ps", std::string(128 * 1024, 'x')});
+  raw.send({"drunc-pm/1", "huge", "ps", std::string(17 * 1024 * 1024, 'x')});
   CHECK(raw.receive(std::chrono::milliseconds(1000)).empty());
   check_still_serving(broker);
 }
