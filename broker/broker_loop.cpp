@@ -82,15 +82,6 @@ std::string new_uuid() {
   return text;
 }
 
-std::string now_text() {
-  const std::time_t now = std::time(nullptr);
-  char text[64];
-  std::tm local{};
-  ::localtime_r(&now, &local);
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S %z", &local);
-  return text;
-}
-
 std::string bind_or_explain(zmq::socket_t& socket, const std::string& endpoint, const std::string& setting) {
   try {
     socket.bind(endpoint);
@@ -567,7 +558,7 @@ void BrokerLoop::boot(Reply& reply, const pm::Request& request) {
                      boot.process_description().metadata().name() + " on");
   // Refuse what no host could run before trying any.
   try {
-    workers::build_launch_script(boot.process_description(), {});
+    workers::check_description(boot.process_description());
   } catch (const workers::InvalidDescription& error) {
     throw DruncError(error.what());
   }
@@ -705,11 +696,8 @@ void BrokerLoop::launch(Operation& op) {
   start->set_host(where->host);
   start->set_user(where->user);
   start->set_port(static_cast<std::uint32_t>(where->port));
-  try {
-    start->set_script(workers::build_launch_script(description, {uuid, op.generation, op.host, now_text()}));
-  } catch (const std::exception& error) {  // checked at boot; a failure here must still end the operation
-    return carry_out(operations_.apply(Event::start_failed(uuid, error.what())));
-  }
+  start->set_allowed_host(op.host);
+  *start->mutable_description() = description;
   if (!send_to_worker(where->worker, command))
     carry_out(operations_.apply(Event::start_failed(uuid, "its launcher worker is not running")));
 }

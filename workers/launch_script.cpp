@@ -1,5 +1,7 @@
 #include "launch_script.hpp"
 
+#include <ctime>
+
 namespace drunc::workers {
 namespace {
 
@@ -78,33 +80,6 @@ unset drunc_log drunc_log_header drunc_log_fd
 constexpr std::string_view kLogPathPrefix = "drunc_log=";
 constexpr std::string_view kLogHeaderPrefix = "drunc_log_header=";
 
-// Reads back one shell_quote word at the start of text; nullopt if it is not one.
-std::optional<std::string> unquote_word(std::string_view& text) {
-  std::string word;
-  if (text.empty() || text.front() != '\'') return std::nullopt;
-  while (!text.empty() && text.front() == '\'') {
-    const auto close = text.find('\'', 1);
-    if (close == std::string_view::npos) return std::nullopt;
-    word.append(text.substr(1, close - 1));
-    text.remove_prefix(close + 1);
-    if (text.starts_with("\\'")) {  // an escaped quote, then the next quoted part
-      word += '\'';
-      text.remove_prefix(2);
-    }
-  }
-  return word;
-}
-
-// `prefix` + one quoted word + newline at the start of text.
-std::optional<std::string> read_assignment(std::string_view& text, std::string_view prefix) {
-  if (!text.starts_with(prefix)) return std::nullopt;
-  text.remove_prefix(prefix.size());
-  auto word = unquote_word(text);
-  if (!word || !text.starts_with('\n')) return std::nullopt;
-  text.remove_prefix(1);
-  return word;
-}
-
 }  // namespace
 
 bool is_shell_identifier(std::string_view name) {
@@ -116,47 +91,69 @@ bool is_shell_identifier(std::string_view name) {
   return true;
 }
 
-std::string build_launch_script(const dunedaq::druncschema::ProcessDescription& description,
-                                const Incarnation& incarnation) {
+Incarnation incarnation_of(const drunc_zmq::internal::Launch& launch) {
+  return {launch.uuid(), launch.generation(), launch.allowed_host(), local_time_text()};
+}
+
+std::string local_time_text() {
+  const std::time_t now = std::time(nullptr);
+  char text[64];
+  std::tm local{};
+  ::localtime_r(&now, &local);
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S %z", &local);
+  return text;
+}
+
+void check_description(const dunedaq::druncschema::ProcessDescription& description) {
   if (description.executable_and_arguments_size() == 0)
     throw InvalidDescription("executable_and_arguments is empty: nothing to run");
-
-  std::string script(kPreamble);
-  const auto& log_path = description.process_logs_path();
-  if (!log_path.empty()) {
-    require_no_nul(log_path, "process_logs_path");
+  if (!description.process_logs_path().empty()) {
+    require_no_nul(description.process_logs_path(), "process_logs_path");
     require_no_nul(description.metadata().name(), "metadata.name");  // it goes into the header line
-    const std::string header = "=== drunc-zmq: " + description.metadata().name() + " uuid " + incarnation.uuid +
-                               " generation " + std::to_string(incarnation.generation) + " on " +
-                               incarnation.host + " at " + incarnation.started_at + " ===";
-    // Right after the preamble, where log_file_of finds them.
-    script.append(kLogPathPrefix).append(shell_quote(log_path)).append("\n");
-    script.append(kLogHeaderPrefix).append(shell_quote(header)).append("\n");
+  }
+  if (!description.process_execution_directory().empty())
+    require_no_nul(description.process_execution_directory(), "process_execution_directory");
+  for (const auto& [name, value] : description.env()) {
+    if (!is_shell_identifier(name))
+      throw InvalidDescription(std::string("env name \"").append(name).append("\" is not a valid environment variable name"));
+    require_no_nul(value, "env value of " + name);
+  }
+  for (const auto& command : description.executable_and_arguments()) {
+    if (command.exec().empty()) throw InvalidDescription("an ExecAndArgs has an empty exec");
+    require_no_nul(command.exec(), "exec");
+    for (const auto& argument : command.args()) require_no_nul(argument, "argument");
+  }
+}
+
+std::optional<LogFile> log_file_of(const dunedaq::druncschema::ProcessDescription& description,
+                                   const Incarnation& incarnation) {
+  if (description.process_logs_path().empty()) return std::nullopt;
+  return LogFile{description.process_logs_path(),
+                 "=== drunc-zmq: " + description.metadata().name() + " uuid " + incarnation.uuid + " generation " +
+                     std::to_string(incarnation.generation) + " on " + incarnation.host + " at " +
+                     incarnation.started_at + " ==="};
+}
+
+std::string build_launch_script(const dunedaq::druncschema::ProcessDescription& description,
+                                const Incarnation& incarnation) {
+  check_description(description);
+  std::string script(kPreamble);
+  if (const auto log = log_file_of(description, incarnation)) {
+    script.append(kLogPathPrefix).append(shell_quote(log->path)).append("\n");
+    script.append(kLogHeaderPrefix).append(shell_quote(log->header)).append("\n");
     script += kLogSetup;
   } else {
     script += "exec 2>&1\n";
   }
 
   const auto& directory = description.process_execution_directory();
-  if (!directory.empty()) {
-    require_no_nul(directory, "process_execution_directory");
-    script += "cd -- " + shell_quote(directory) + " || exit 126\n";
-  }
-
-  for (const auto& [name, value] : description.env()) {
-    if (!is_shell_identifier(name))
-      throw InvalidDescription(std::string("env name \"").append(name).append("\" is not a valid environment variable name"));
-    require_no_nul(value, "env value of " + name);
-    script += "export " + name + "=" + shell_quote(value) + "\n";
-  }
+  if (!directory.empty()) script += "cd -- " + shell_quote(directory) + " || exit 126\n";
+  for (const auto& [name, value] : description.env()) script += "export " + name + "=" + shell_quote(value) + "\n";
 
   script.append(": \"${drunc_started:=").append(kCommandFollows).append("}\"\n");
   for (const auto& command : description.executable_and_arguments()) {
-    if (command.exec().empty()) throw InvalidDescription("an ExecAndArgs has an empty exec");
-    require_no_nul(command.exec(), "exec");
     std::string line = shell_quote(command.exec());
     for (const auto& argument : command.args()) {
-      require_no_nul(argument, "argument");
       line += ' ';
       line += shell_quote(argument);
     }
@@ -170,16 +167,6 @@ std::string launcher_prologue(bool lifeline, bool log_fd) {
   if (lifeline) prologue += "drunc_lifeline=1\n";
   if (log_fd) prologue += "drunc_log_fd=1\n";
   return prologue;
-}
-
-std::optional<LogFile> log_file_of(std::string_view script) {
-  if (!script.starts_with(kPreamble)) return std::nullopt;
-  script.remove_prefix(kPreamble.size());
-  auto path = read_assignment(script, kLogPathPrefix);
-  if (!path) return std::nullopt;
-  auto header = read_assignment(script, kLogHeaderPrefix);
-  if (!header) return std::nullopt;
-  return LogFile{std::move(*path), std::move(*header)};
 }
 
 }  // namespace drunc::workers

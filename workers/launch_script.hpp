@@ -1,6 +1,8 @@
 // The one place that turns a ProcessDescription into the bash script that
-// runs it. Every transport runs this same script: locally through
-// `bash -c`, over SSH through the remote bash. Only how it is run differs.
+// runs it. The broker sends the description (Launch, internal.proto); each
+// backend that runs processes through bash builds this same script where it
+// runs it: the local launcher for `bash -c`, the SSH worker inside its remote
+// wrapper (ssh/remote_command.hpp). Only how it is run differs.
 //
 // What the script does, in order:
 //   1. traps SIGQUIT and SIGTERM (bash ignores SIGQUIT otherwise): a kill
@@ -30,6 +32,7 @@
 #include <string>
 #include <string_view>
 
+#include "drunc_zmq/internal.pb.h"
 #include "druncschema/process_manager.pb.h"
 #include "wire/shell_quote.hpp"
 
@@ -49,9 +52,18 @@ bool is_shell_identifier(std::string_view name);
 struct Incarnation {
   std::string uuid;
   std::uint32_t generation = 1;
-  std::string host;
+  std::string host;        // the allowed_hosts entry it starts on, for the header line
   std::string started_at;  // human-readable time for the header line
 };
+
+// The incarnation a Launch names, started now.
+Incarnation incarnation_of(const drunc_zmq::internal::Launch& launch);
+// This machine's local time, as the header line shows it ("2026-12-02 15:44:53 +0000").
+std::string local_time_text();
+
+// Throws InvalidDescription if no script can run description faithfully:
+// the broker refuses such a boot before trying any host.
+void check_description(const dunedaq::druncschema::ProcessDescription& description);
 
 std::string build_launch_script(const dunedaq::druncschema::ProcessDescription& description,
                                 const Incarnation& incarnation);
@@ -65,12 +77,14 @@ inline constexpr int kLogFileStatus = 125;
 // Lines a launcher puts before the script to say which of these fds it gives.
 std::string launcher_prologue(bool lifeline, bool log_fd);
 
-// The log file a script built by build_launch_script writes, read back from
-// its text, for a launcher that opens the file itself.
+// The log file the script of description writes, and the header line it
+// starts with, for a launcher that opens the file itself (kLogFd); nothing
+// when the description names no log file.
 struct LogFile {
   std::string path;
   std::string header;  // without the newline
 };
-std::optional<LogFile> log_file_of(std::string_view script);
+std::optional<LogFile> log_file_of(const dunedaq::druncschema::ProcessDescription& description,
+                                   const Incarnation& incarnation);
 
 }  // namespace drunc::workers

@@ -267,11 +267,20 @@ void Loop::launch(const pb::Launch& launch) {
     return;
   }
 
-  // The log file is opened here rather than by the script: O_NOFOLLOW and
-  // fstat are beyond bash, and a log that cannot be written fails the start
-  // instead of a process running with its log lost.
+  // The script, and the log file, which is opened here rather than by the
+  // script: O_NOFOLLOW and fstat are beyond bash, and a log that cannot be
+  // written fails the start instead of a process running with its log lost.
+  const Incarnation incarnation = incarnation_of(launch);
+  std::string script;
+  try {
+    script = build_launch_script(launch.description(), incarnation);
+  } catch (const InvalidDescription& error) {
+    report.mutable_start_failed()->set_reason(error.what());
+    send(report);
+    return;
+  }
   int log_fd = -1;
-  if (const auto log = log_file_of(launch.script())) {
+  if (const auto log = log_file_of(launch.description(), incarnation)) {
     std::string reason;
     log_fd = open_log_file(*log, reason);
     if (log_fd < 0) {
@@ -308,7 +317,7 @@ void Loop::launch(const pb::Launch& launch) {
   // children, and no controlling terminal shared with the broker.
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
-  const std::string script = launcher_prologue(true, log_fd >= 0) + launch.script();
+  script.insert(0, launcher_prologue(true, log_fd >= 0));
   const char* argv[] = {"bash", "--noprofile", "--norc", "-c", script.c_str(), nullptr};
   pid_t pid = -1;
   const int error =

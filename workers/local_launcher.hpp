@@ -1,4 +1,5 @@
-// LocalLauncher: the actor that runs launch scripts as processes on this host.
+// LocalLauncher: the actor that runs processes on this host, each through
+// the launch script it builds from the Launch's description.
 //
 // Owns its thread, a DEALER socket connected to the broker's worker endpoint
 // (routing id given at construction), and every child process it started.

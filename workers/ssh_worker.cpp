@@ -26,6 +26,7 @@
 #include <spdlog/spdlog.h>
 
 #include "drunc_zmq/internal.pb.h"
+#include "launch_script.hpp"
 #include "line_splitter.hpp"
 #include "worker_link.hpp"
 #include "ssh/host_keys.hpp"
@@ -259,7 +260,16 @@ void Loop::launch(const pb::Launch& launch) {
   process->uuid = launch.uuid();
   process->generation = launch.generation();
   process->endpoint = {launch.user(), launch.host(), static_cast<int>(launch.port())};
-  process->command = remote_command(launch.script());
+  try {
+    process->command = remote_command(build_launch_script(launch.description(), incarnation_of(launch)));
+  } catch (const InvalidDescription& error) {
+    pb::WorkerReport report;
+    report.set_uuid(launch.uuid());
+    report.set_generation(launch.generation());
+    report.mutable_start_failed()->set_reason(error.what());
+    send_report(socket_, report);
+    return;
+  }
   RemoteProcess& added = *process;
   processes_.emplace(launch.uuid(), std::move(process));
   assign(added);

@@ -1,4 +1,5 @@
-// SshWorker: the actor that runs launch scripts on remote hosts over SSH.
+// SshWorker: the actor that runs processes on remote hosts over SSH, each
+// through the launch script it builds from the Launch's description.
 //
 // Owns its thread, a DEALER socket connected to the broker's worker endpoint
 // (routing id given at construction), its libssh2 sessions (never shared with

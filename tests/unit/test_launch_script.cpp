@@ -315,30 +315,45 @@ TEST_CASE("a log path the script cannot use refuses to run the command, with sta
   std::filesystem::remove_all(base);
 }
 
-TEST_CASE("log_file_of reads back the path and header that build_launch_script wrote") {
+TEST_CASE("log_file_of gives the path and header line the script writes") {
   for (const auto& path : kHostile) {
     if (path.empty()) continue;
     auto description = description_running("echo", {"drunc_log='/etc/passwd'"});
     description.set_process_logs_path(path);
     description.mutable_metadata()->set_name(path);
-    const auto script = build_launch_script(description, {"uuid-1", 2, "host", "T"});
-    const auto log = log_file_of(script);
+    const auto log = log_file_of(description, {"uuid-1", 2, "host", "T"});
     REQUIRE(log);
     CHECK(log->path == path);
     CHECK(log->header == "=== drunc-zmq: " + path + " uuid uuid-1 generation 2 on host at T ===");
   }
-  CHECK_FALSE(log_file_of(build_launch_script(description_running("echo", {"drunc_log='/x'"}), {})));
-  CHECK_FALSE(log_file_of("drunc_log='/x'\n"));
+  CHECK_FALSE(log_file_of(description_running("echo", {"drunc_log='/x'"}), {}));
+}
+
+TEST_CASE("a Launch's incarnation: its uuid, generation and allowed host, started now") {
+  drunc_zmq::internal::Launch launch;
+  launch.set_uuid("uuid-1");
+  launch.set_generation(3);
+  launch.set_host("daq-01");
+  launch.set_allowed_host("daq-01:2222");
+  const Incarnation incarnation = incarnation_of(launch);
+  CHECK(incarnation.uuid == "uuid-1");
+  CHECK(incarnation.generation == 3);
+  CHECK(incarnation.host == "daq-01:2222");
+  CHECK_FALSE(incarnation.started_at.empty());
 }
 
 TEST_CASE("descriptions that no script can carry are refused") {
-  SECTION("no executable") { CHECK_THROWS_AS(build_launch_script(pm::ProcessDescription(), {}), InvalidDescription); }
+  SECTION("no executable") {
+    CHECK_THROWS_AS(build_launch_script(pm::ProcessDescription(), {}), InvalidDescription);
+    CHECK_THROWS_AS(check_description(pm::ProcessDescription()), InvalidDescription);
+  }
   SECTION("empty exec") { CHECK_THROWS_AS(build_launch_script(description_running("", {}), {}), InvalidDescription); }
   SECTION("env name that is not an identifier") {
     for (const std::string name : {"", "1ABC", "A-B", "A B", "X;id", "A=B"}) {
       auto description = description_running("true", {});
       (*description.mutable_env())[name] = "v";
       CHECK_THROWS_WITH(build_launch_script(description, {}), Catch::Contains("env name"));
+      CHECK_THROWS_WITH(check_description(description), Catch::Contains("env name"));
     }
   }
   SECTION("NUL byte in an argument") {
@@ -354,6 +369,7 @@ TEST_CASE("descriptions that no script can carry are refused") {
     description.set_process_logs_path("/tmp/drunc-nul-name.log");
     CHECK_THROWS_WITH(build_launch_script(description, {"uuid-1", 1, "localhost", "T1"}),
                       Catch::Contains("NUL") && Catch::Contains("name"));
+    CHECK_THROWS_WITH(check_description(description), Catch::Contains("NUL") && Catch::Contains("name"));
   }
 }
 
