@@ -3,7 +3,7 @@
 # CLI, Python interop) with CTest. This is the command CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
-scripts/build.sh "$@"
+scripts/install-deps.sh --tests
+scripts/build.sh --all "$@"
 cd "${BUILD_DIR:-build}"
 ctest --output-on-failure -j2 --timeout 300
