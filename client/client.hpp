@@ -83,7 +83,8 @@ class Client {
  public:
   using Duration = std::chrono::milliseconds;
 
-  // A refused handshake ends any wait with HandshakeError.
+  // A refused handshake ends any wait with HandshakeError. address must be a
+  // valid ZeroMQ endpoint (zmq::error_t otherwise).
   explicit Client(const std::string& address, Duration timeout = std::chrono::seconds(10), CurveKeys keys = {});
 
   // ---- Asynchronous: send now, collect replies later.
@@ -109,6 +110,10 @@ class Client {
                      const std::function<void(const dunedaq::druncschema::LogLine&)>& on_line);
 
   void set_token(dunedaq::druncschema::Token token) { token_ = std::move(token); }
+  // Waits end with ConnectError as soon as the first connection fails
+  // (refused, host unknown) instead of at the timeout; off by default, so
+  // that a client may be made before its broker is up (HandshakeMonitor).
+  void fail_fast_on_connect(bool enabled) { monitor_->fail_fast_on_connect(enabled); }
   // The keys this client connects with, for a Subscriber to the same broker.
   const CurveKeys& curve_keys() const { return keys_; }
   Duration timeout() const { return timeout_; }
@@ -150,6 +155,8 @@ class Subscriber {
   // unsubscribes from them. Events of the subscribed prefixes that arrive
   // meanwhile are kept for next(). False if no broadcast came within timeout.
   bool wait_until_live(Client& client, std::chrono::milliseconds timeout);
+  // As Client::fail_fast_on_connect.
+  void fail_fast_on_connect(bool enabled) { monitor_->fail_fast_on_connect(enabled); }
 
  private:
   std::optional<Event> receive(std::chrono::milliseconds timeout);
