@@ -1,5 +1,9 @@
 #include "output.hpp"
 
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include <google/protobuf/util/json_util.h>
 
 #include "wire/shell_quote.hpp"
@@ -10,12 +14,27 @@ namespace pm = dunedaq::druncschema;
 
 namespace {
 
-// Width on a terminal: count UTF-8 code points, not bytes.
+// Width on a terminal: count UTF-8 code points, not bytes, and not the
+// ANSI sequences ("\033[...m") that colour a cell.
 std::size_t display_width(const std::string& text) {
   std::size_t width = 0;
-  for (unsigned char c : text)
+  bool in_sequence = false;
+  for (unsigned char c : text) {
+    if (in_sequence) {
+      in_sequence = c != 'm';
+      continue;
+    }
+    if (c == 0x1b) {
+      in_sequence = true;
+      continue;
+    }
     if ((c & 0xC0) != 0x80) ++width;
+  }
   return width;
+}
+
+std::string painted(const std::string& text, const char* colour, bool color) {
+  return color && *colour && !text.empty() ? std::string(colour) + text + "\033[0m" : text;
 }
 
 std::string command_line(const pm::ProcessDescription& description) {
@@ -32,6 +51,12 @@ std::string command_line(const pm::ProcessDescription& description) {
 }
 
 }  // namespace
+
+bool use_color(ColorMode mode, int fd) {
+  if (mode != ColorMode::automatic) return mode == ColorMode::always;
+  const char* no_color = std::getenv("NO_COLOR");
+  return ::isatty(fd) && !(no_color && *no_color);
+}
 
 void print_aligned(const std::vector<std::vector<std::string>>& rows, std::ostream& out) {
   if (rows.empty()) return;
@@ -54,7 +79,7 @@ void print_aligned(const std::vector<std::vector<std::string>>& rows, std::ostre
   for (std::size_t r = 1; r < rows.size(); ++r) print_row(rows[r]);
 }
 
-void print_process_table(const pm::ProcessInstanceList& list, bool long_format, std::ostream& out) {
+void print_process_table(const pm::ProcessInstanceList& list, bool long_format, std::ostream& out, bool color) {
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> header = {"session", "friendly name", "user", "host", "uuid", "alive", "exit-code"};
   if (long_format) {
@@ -70,8 +95,10 @@ void print_process_table(const pm::ProcessInstanceList& list, bool long_format, 
                                     metadata.user(),
                                     metadata.hostname(),
                                     instance.uuid().uuid(),
-                                    alive ? "True" : "False",
-                                    alive ? "" : std::to_string(instance.return_code())};
+                                    alive ? painted("True", "\033[32m", color)
+                                          : painted("False", instance.return_code() == 0 ? "\033[33m" : "\033[31m", color),
+                                    alive ? "" : painted(std::to_string(instance.return_code()),
+                                                         instance.return_code() == 0 ? "" : "\033[31m", color)};
     if (long_format) {
       row.push_back(description.process_execution_directory());
       row.push_back(description.process_logs_path());

@@ -12,10 +12,15 @@ struct WatchOptions {
   std::string name;     // only this exact friendly name ("" = all); needs no session filter
   bool logs = false, states = false, broadcasts = false;  // none set = all three
   bool json = false;
+  bool color = false;  // ANSI colours (drunc-pm decides: --color, NO_COLOR, a terminal)
   client::CurveKeys keys;  // CURVE keys for the feed, if the broker uses them
 };
 
-// Follows the feed at events_address until interrupted (Ctrl-C). Returns an exit status.
+// Follows the feed at events_address until interrupted (Ctrl-C), or until
+// the broker broadcasts SERVER_SHUTDOWN (then says so on stderr and returns 0).
+// Every line starts with the time the broker published the event. The
+// broker's broadcasts are shown whatever the session and name filters (they
+// are the broker's, not a session's). Returns an exit status.
 int watch(const std::string& events_address, const WatchOptions& options);
 
 }  // namespace drunc::cli

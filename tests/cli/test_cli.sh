@@ -83,7 +83,8 @@ check "boot --file boots every process" test "$(grep -c '^filed ' <<<"$out")" -e
 out=$(pm ps)
 check "ps lists everything" test "$(grep -Ec '^(cli-test|filed) ' <<<"$out")" -eq 4
 out=$(pm ps -s filed -n '^t')
-check "ps filters by session OR name" test "$(grep -Ec '^(filed) ' <<<"$out")" -eq 3
+check "ps narrows: session AND name" test "$(grep -Ec '^filed +(two|three) ' <<<"$out")" -eq 2
+check "ps narrows: nothing else" test "$(grep -Ec '^(filed|cli-test) ' <<<"$out")" -eq 2
 out=$(pm ps --long-format -n echoer)
 check "ps --long-format shows the command, quoted" grep -qF "'a b; rm -rf /'" <<<"$out"
 
@@ -110,13 +111,71 @@ check "flush removes only the dead one" test "$(grep -c '^filed ' <<<"$out")" -e
 # errors: one line on stderr, non-zero status
 err=$(pm restart -n 'no-such-process' 2>&1 >/dev/null)
 status=$?
-check "restart with no match exits 1" test "$status" -eq 1
-check "the error is one line naming the flag and reason" \
-  grep -qx "drunc-pm: restart failed: DRUNC_EXCEPTION_THROWN: restart needs a query matching exactly one process; it matches 0" <<<"$err"
-err=$("$pm_bin" --broker tcp://127.0.0.1:1 --timeout 0.5 ps 2>&1 >/dev/null)
+check "restart with no match exits 4" test "$status" -eq 4
+check "the error is one line saying no process matched, and the selection" \
+  grep -qx 'drunc-pm: restart: no process matched name ~ "no-such-process"' <<<"$err"
+err=$(pm ps -n '(' 2>&1 >/dev/null)
 status=$?
-check "no broker: exit 3" test "$status" -eq 3
-check "no broker: one line saying so" test "$(wc -l <<<"$err")" -eq 1
+check "a broker error exits 1" test "$status" -eq 1
+check "a broker error is one line naming the flag and reason" \
+  grep -Eq '^drunc-pm: ps failed: DRUNC_EXCEPTION_THROWN: .*\($' <<<"$err"
+
+# Options narrow (issue 13): the same name in two sessions; -s AND -n.
+pm boot -n readout-01 -s narrow-a -- sleep 300 >/dev/null
+pm boot -n readout-01 -s narrow-b -- sleep 300 >/dev/null
+out=$(pm kill -s narrow-a -n readout-01)
+check "kill -s -n kills the one process of that session" test "$(grep -Ec '^narrow-a +readout-01 .* False ' <<<"$out")" -eq 1
+check "kill -s -n kills nothing else" test "$(wc -l <<<"$out")" -eq 3
+out=$(pm ps -n readout-01 -s narrow-b)
+check "the other session's process is untouched" grep -Eq '^narrow-b +readout-01 .* True' <<<"$out"
+err=$(pm restart -n '^readout-01$' 2>&1 >/dev/null)
+status=$?
+check "restart of an ambiguous selection exits 4" test "$status" -eq 4
+check "restart names the processes it matches" \
+  grep -Eq '^drunc-pm: restart: it needs exactly one process; name ~ "\^readout-01\$" matches 2: readout-01 \(session "narrow-a", uuid [0-9a-f-]{36}\), readout-01 \(session "narrow-b", uuid [0-9a-f-]{36}\)$' <<<"$err"
+err=$(pm logs -n '^readout-01$' 2>&1 >/dev/null)
+check "logs of an ambiguous selection exits 4" test $? -eq 4
+out=$(pm restart -s narrow-b -n '^readout-01$')
+check "restart -s -n restarts the one process" grep -Eq '^narrow-b +readout-01 .* True' <<<"$out"
+err=$(pm kill -s narrow-a -n no-such 2>&1 >/dev/null)
+status=$?
+check "kill matching nothing exits 4" test "$status" -eq 4
+check "kill matching nothing says so, with the selection" \
+  grep -qx 'drunc-pm: kill: no process matched session "narrow-a" and name ~ "no-such": nothing killed' <<<"$err"
+err=$(pm kill 2>&1 >/dev/null)
+check "kill with no selection is a usage error (2)" test $? -eq 2
+check "kill with no selection points to terminate" grep -q "terminate" <<<"$err"
+err=$(pm flush -s narrow-b 2>&1 >/dev/null)
+status=$?
+check "flush of living processes only exits 4" test "$status" -eq 4
+check "flush of living processes says so" grep -q 'matches only living processes' <<<"$err"
+err=$(pm flush -s no-such-session 2>&1 >/dev/null)
+check "flush matching nothing exits 4" test $? -eq 4
+check "flush matching nothing says so" grep -q 'no process matched session "no-such-session"' <<<"$err"
+out=$(pm flush -s narrow-a)
+check "flush -s flushes that session's dead process" grep -Eq '^narrow-a +readout-01 .* False' <<<"$out"
+for command in ps kill restart flush logs; do
+  check "$command --help says how options combine" grep -q "The options narrow" <<<"$("$pm_bin" "$command" --help)"
+done
+
+# Fail fast: no broker there, or no such host, is said at once (not after the
+# 60 s timeout given here: the message could not come from it).
+err=$("$pm_bin" --broker tcp://127.0.0.1:1 --timeout 60 ps 2>&1 >/dev/null)
+status=$?
+check "nothing listening: exit 3" test "$status" -eq 3
+check "nothing listening: one line saying connection refused" \
+  grep -qx 'drunc-pm: cannot connect to tcp://127.0.0.1:1: connection refused: nothing listens there (is drunc-broker running, on that port?)' <<<"$err"
+err=$("$pm_bin" --broker tcp://no-such-host.invalid:5555 --timeout 60 ps 2>&1 >/dev/null)
+status=$?
+check "unresolvable host: exit 3" test "$status" -eq 3
+check "unresolvable host: says it cannot resolve it" \
+  grep -q '^drunc-pm: cannot connect to tcp://no-such-host.invalid:5555: cannot resolve host "no-such-host.invalid"' <<<"$err"
+err=$("$pm_bin" --broker 127.0.0.1:5555 ps 2>&1 >/dev/null)
+check "an endpoint without tcp:// is a usage error (2)" test $? -eq 2
+check "the usage error shows the expected form" grep -q 'expected tcp://HOST:PORT .*did you mean tcp://127.0.0.1:5555' <<<"$err"
+err=$("$pm_bin" --broker tcp://localhost ps 2>&1 >/dev/null)
+check "an endpoint without a port is a usage error (2)" test $? -eq 2
+check "the usage error names the endpoint" grep -q '"tcp://localhost" is not a broker endpoint: expected tcp://HOST:PORT' <<<"$err"
 "$pm_bin" boot >/dev/null 2>&1
 check "boot without a command is a usage error (2)" test $? -eq 2
 "$pm_bin" frobnicate >/dev/null 2>&1
@@ -133,9 +192,13 @@ check "the demo session boots its four processes" test "$(grep -c '^demo ' <<<"$
 # live: boot a greeter until its line shows up (an event, not a delay).
 exec {watch_out}< <(exec "$pm_bin" --broker "$endpoint" watch --json --session watched)
 watch_pid=$!
+# A plain watcher of another session: it shows no line of "watched", but the
+# broker's broadcasts (each request above and below makes one), timestamped.
+exec {plain_out}< <(exec "$pm_bin" --broker "$endpoint" watch --session elsewhere)
+plain_pid=$!
 seen=no
 for attempt in $(seq 1 40); do
-  pm boot -n greeter -s watched -- echo "hello $attempt" >/dev/null
+  pm boot -n "greeter-$attempt" -s watched -- echo "hello $attempt" >/dev/null
   while IFS= read -r -t 0.5 -u "$watch_out" event; do
     if [[ $event == *'"kind":"log"'*'"line":"hello '* ]]; then seen=yes; break 2; fi
   done
@@ -148,6 +211,20 @@ while IFS= read -r -t 20 -u "$watch_out" event; do
 done
 check "watch --json shows the exit with its code and transition" test "$seen" = yes
 kill "$watch_pid" 2>/dev/null
+broadcast=""
+other=""
+for attempt in $(seq 1 40); do
+  pm describe >/dev/null
+  while IFS= read -r -t 0.5 -u "$plain_out" event; do
+    [[ $event == *'[watched/'* ]] && other=$event
+    if [[ $event == *'[cli-test/cli-pm] '* ]]; then broadcast=$event; break 2; fi
+  done
+done
+check "watch -s shows the broker's broadcasts whatever the session" test -n "$broadcast"
+check "watch lines start with a timestamp" \
+  grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} \[cli-test/cli-pm\] [A-Z_]+: ' <<<"$broadcast"
+check "watch -s shows no other session's lines" test -z "$other"
+kill "$plain_pid" 2>/dev/null
 
 # logs --follow: the last lines, then the new ones, without gap or repeat, until the process ends
 pm boot -n counter -s follow -- bash -c 'for i in $(seq 1 40); do echo "line $i"; sleep 0.02; done' >/dev/null
@@ -158,9 +235,109 @@ check "logs --follow prints every line once, in order, to the end" test "$out" =
 out=$(pm logs -n '^counter$' --grep '^line [23]0$' --how-far 1000)
 check "logs --grep keeps only the matching lines" test "$out" = $'line 20\nline 30'
 
-# terminate kills everything
-out=$(pm terminate)
-check "terminate leaves nothing alive" test "$(grep -c ' True ' <<<"$out")" -eq 0
+# --json: errors are one JSON object on stderr, stdout stays empty
+json_error() {  # json_error STATUS COMMAND PYTHON-ASSERTIONS -- ARGS...: run drunc-pm, check its JSON error
+  local want=$1 command=$2 assertions=$3
+  shift 4
+  local err out status
+  out=$("$pm_bin" --json "$@" 2>"$work/json-err")
+  status=$?
+  err=$(cat "$work/json-err")
+  check "--json $command: exit $want" test "$status" -eq "$want"
+  check "--json $command: nothing on stdout" test -z "$out"
+  check "--json $command: the error is a JSON object" "$python" -c '
+import json, sys
+doc = json.loads(sys.argv[1])
+assert doc["exit_code"] == int(sys.argv[2]) and doc["command"] == sys.argv[3], doc
+'"$assertions" "$err" "$want" "$command"
+}
+json_error 4 kill 'assert "no process matched" in doc["error"]' -- --broker "$endpoint" kill -s narrow-a -n no-such
+json_error 1 ps 'assert doc["flag"] == "DRUNC_EXCEPTION_THROWN" and doc["text"]' -- --broker "$endpoint" ps -n '('
+json_error 3 ps 'assert "connection refused" in doc["error"]' -- --broker tcp://127.0.0.1:1 ps
+json_error 2 drunc-pm 'assert "--frobnicate" in doc["error"]' -- ps --frobnicate
+json_error 2 ps 'assert "tcp://HOST:PORT" in doc["error"]' -- --broker localhost:5555 ps
+
+# Colour: --color=always|never, NO_COLOR, and auto = a terminal (script gives one)
+esc=$'\033['
+out=$(pm ps -s narrow-b --color=always)
+check "ps --color=always colours the status" grep -qF "${esc}32mTrue${esc}0m" <<<"$out"
+out=$(pm ps -s narrow-b)
+check "ps without a terminal has no colour" test "$(grep -cF "$esc" <<<"$out")" -eq 0
+out=$(env -u NO_COLOR script -qec "$pm_bin --broker $endpoint ps -s narrow-b" /dev/null </dev/null)
+check "ps on a terminal colours the status" grep -qF "${esc}32mTrue" <<<"$out"
+out=$(NO_COLOR=1 script -qec "$pm_bin --broker $endpoint ps -s narrow-b" /dev/null </dev/null)
+check "ps on a terminal with NO_COLOR has no colour" test "$(grep -cF "$esc" <<<"$out")" -eq 0
+out=$(NO_COLOR=1 script -qec "$pm_bin --broker $endpoint ps -s narrow-b --color=always" /dev/null </dev/null)
+check "--color=always wins over NO_COLOR" grep -qF "${esc}32mTrue" <<<"$out"
+out=$(env -u NO_COLOR script -qec "$pm_bin --broker $endpoint ps -s narrow-b --color=never" /dev/null </dev/null)
+check "--color=never on a terminal has no colour" test "$(grep -cF "$esc" <<<"$out")" -eq 0
+"$pm_bin" ps --color=sometimes >/dev/null 2>&1
+check "--color takes auto, always or never only (2)" test $? -eq 2
+
+# Client-side checks before a boot: duplicate names, missing local files
+err=$(pm boot -n readout-01 -s narrow-b -- sleep 300 2>&1 >/dev/null)
+check "a duplicate name in a session is refused (1)" test $? -eq 1
+check "the refusal names the process that has the name" \
+  grep -Eq '^drunc-pm: boot refused: session "narrow-b" already has "readout-01": a running process \(uuid [0-9a-f-]{36}\)' <<<"$err"
+out=$(pm boot --allow-duplicates -n readout-01 -s narrow-b -- sleep 300)
+check "--allow-duplicates boots it" grep -Eq '^narrow-b +readout-01 .* True' <<<"$out"
+cat >"$work/dup.json" <<JSON
+{"session": "dup", "processes": [{"name": "x", "commands": [["sleep", "300"]]}, {"name": "x", "commands": [["sleep", "300"]]}]}
+JSON
+err=$(pm boot -f "$work/dup.json" 2>&1 >/dev/null)
+check "a session file naming a process twice is refused (1)" test $? -eq 1
+check "the refusal says which" grep -q 'session "dup" already has "x": process 1 of this boot' <<<"$err"
+err=$(pm boot -n ghost -s checks -- /no/such/executable 2>&1 >/dev/null)
+check "a missing local executable is refused (1)" test $? -eq 1
+check "the refusal says it does not exist" \
+  grep -qx 'drunc-pm: boot refused: "ghost": executable /no/such/executable does not exist on this machine, where the broker runs it' <<<"$err"
+err=$(pm boot -n ghost -s checks -- no-such-command-zz 2>&1 >/dev/null)
+check "a command not on PATH is refused" grep -q '"ghost": command "no-such-command-zz" is not found on PATH' <<<"$err"
+err=$(pm boot -n ghost -s checks -d /no/such/dir -- true 2>&1 >/dev/null)
+check "a missing execution directory is refused" grep -q '"ghost": execution directory /no/such/dir does not exist' <<<"$err"
+err=$(pm boot -n ghost -s checks -d "$work" -- ./missing.sh 2>&1 >/dev/null)
+check "a missing executable relative to the directory is refused" grep -q "executable $work/./missing.sh does not exist" <<<"$err"
+err=$(pm boot -n ghost -s checks -- "$work" 2>&1 >/dev/null)
+check "a directory as executable is refused" grep -q "executable $work is a directory" <<<"$err"
+out=$(pm ps -s checks)
+check "nothing was booted by the refused boots" test "$(wc -l <<<"$out")" -eq 2
+out=$(pm boot -n builtin -s checks -- echo hi)
+check "a bash builtin or a command on PATH is not refused" grep -q '^checks  *builtin' <<<"$out"
+
+# A session boot that partly fails: says what is left running, or --atomic kills it
+for session in partial atomic; do
+  cat >"$work/$session.json" <<JSON
+{"session": "$session", "processes": [
+  {"name": "ok-1", "commands": [["sleep", "300"]]},
+  {"name": "bad", "env": {"1BAD": "x"}, "commands": [["sleep", "300"]]},
+  {"name": "ok-2", "commands": [["sleep", "300"]]}]}
+JSON
+done
+err=$(pm boot -f "$work/partial.json" 2>&1 >/dev/null)
+check "a partly failed session boot exits 1" test $? -eq 1
+check "it names the failed boot" grep -q '^drunc-pm: boot failed: bad: ' <<<"$err"
+check "it says what is left running" \
+  grep -qx 'drunc-pm: 2 of 3 processes booted and left running: ok-1 and ok-2 (--atomic kills them when any boot fails)' <<<"$err"
+out=$(pm ps -s partial)
+check "those are left running" test "$(grep -c ' True ' <<<"$out")" -eq 2
+err=$(pm boot --atomic -f "$work/atomic.json" 2>&1 >/dev/null)
+check "an --atomic session boot that partly fails exits 1" test $? -eq 1
+check "--atomic says it killed what booted" grep -qx 'drunc-pm: --atomic: killed the 2 processes booted: ok-1 and ok-2' <<<"$err"
+out=$(pm ps -s atomic)
+check "--atomic leaves nothing running" test "$(grep -c ' True ' <<<"$out")" -eq 0
+
+# terminate: on no terminal it needs --yes; on a terminal it asks
+err=$(pm terminate </dev/null 2>&1 >/dev/null)
+check "terminate off a terminal without --yes is refused (2)" test $? -eq 2
+check "the refusal says to give --yes" grep -q 'give --yes' <<<"$err"
+out=$(printf 'n\n' | script -qec "$pm_bin --broker $endpoint terminate" /dev/null)
+status=$?
+check "terminate on a terminal asks first" grep -q 'Proceed? \[y/N\]' <<<"$out"
+check "answering no cancels it (1)" test "$status" -eq 1
+check "answering no says so" grep -q 'terminate cancelled: nothing killed' <<<"$out"
+check "answering no kills nothing" grep -q ' True ' <<<"$(pm ps)"
+out=$(pm terminate --yes)
+check "terminate --yes leaves nothing alive" test "$(grep -c ' True ' <<<"$out")" -eq 0
 
 # keygen, and a CURVE broker reached with --certificate/--server-key, the environment and a session file
 keys=$work/keys
@@ -206,6 +383,32 @@ err=$(spm -t 30 ps 2>&1)
 check "a client without keys is told the broker requires CURVE" grep -q "requires CURVE" <<<"$err"
 spm --certificate "$keys/ops.key_secret" --server-key "$keys/server.key" kill -s secure >/dev/null
 kill "$secure_pid"; wait "$secure_pid" 2>/dev/null
+
+# watch ends when the broker shuts down, and says so (even showing logs only)
+exec {last_out}< <(exec "$pm_bin" --broker "$endpoint" watch --logs 2>"$work/watch-err")
+last_pid=$!
+live=no
+for attempt in $(seq 1 40); do
+  pm boot -n "live-$attempt" -s ending -- echo "live $attempt" >/dev/null
+  while IFS= read -r -t 0.5 -u "$last_out" event; do
+    if [[ $event == *"[ending/live-"* ]]; then live=yes; break 2; fi
+  done
+done
+check "watch --logs is live" test "$live" = yes
+kill "$broker_pid"
+broker_pid=""
+ended=no
+while true; do  # until end of file (the watcher exited: status 1) or 60 s of silence (status > 128)
+  IFS= read -r -t 60 -u "$last_out" event
+  read_status=$?
+  [ "$read_status" -eq 0 ] || break
+done
+[ "$read_status" -eq 1 ] && ended=yes
+wait "$last_pid"
+status=$?
+check "watch ends when the broker shuts down" test "$ended" = yes
+check "watch exits 0 then" test "$status" -eq 0
+check "watch says the broker shut down" grep -qx -- '-- the broker shut down: watch ends' "$work/watch-err"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
