@@ -66,15 +66,17 @@ struct Options {
 
 // Every failure ends here: one line on stderr, "drunc-pm: ...", or with
 // --json one JSON object on stderr (stdout only ever holds answers):
-// {"error": TEXT, "exit_code": N, "command": NAME[, "flag": FLAG, "text": REASON]}.
+// {"error": TEXT, "exit_code": N, "command": NAME[, "flag": FLAG, "text": REASON]}
+// plus any extra fields (a session boot: "process", "left_running", "killed").
 int fail(const Options& options, const std::string& command, int status, const std::string& message,
-         const std::string& flag = {}, const std::string& text = {}) {
+         const std::string& flag = {}, const std::string& text = {}, const nlohmann::json& extra = {}) {
   if (options.json) {
     nlohmann::json error = {{"error", message}, {"exit_code", status}, {"command", command}};
     if (!flag.empty()) {
       error["flag"] = flag;
       error["text"] = text;
     }
+    if (extra.is_object()) error.update(extra);
     std::cerr << error.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   } else {
     const bool red = drunc::cli::use_color(options.color_mode(), STDERR_FILENO);
@@ -122,26 +124,44 @@ std::string names_of(const pm::ProcessInstanceList& list) {
   return text;
 }
 
+// [{"name": ..., "session": ..., "uuid": ...}], for JSON errors.
+nlohmann::json processes_json(const pm::ProcessInstanceList& list) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& process : list.values())
+    out.push_back({{"name", process.process_description().metadata().name()},
+                   {"session", process.process_description().metadata().session()},
+                   {"uuid", process.uuid().uuid()}});
+  return out;
+}
+
 // After a session boot that partly failed: with --atomic the booted
 // processes are killed (by uuid); without, the operator is told which are left.
 void after_partial_boot(drunc::client::Client& client, const pm::ProcessInstanceList& booted, std::size_t total,
-                        bool atomic, const Options& options) {
+                        bool atomic, int status, const Options& options) {
   if (booted.values_size() == 0) return;
   if (!atomic) {
-    std::cerr << "drunc-pm: " << booted.values_size() << " of " << total << " processes booted and left running: "
-              << names_of(booted) << " (--atomic kills them when any boot fails)\n";
+    fail(options, "boot", status,
+         std::to_string(booted.values_size()) + " of " + std::to_string(total) +
+             " processes booted and left running: " + names_of(booted) + " (--atomic kills them when any boot fails)",
+         {}, {}, {{"left_running", processes_json(booted)}});
     return;
   }
   try {
     const auto killed = client.kill(drunc::cli::by_uuid(booted));
-    std::cerr << "drunc-pm: --atomic: killed the " << killed.values_size() << " processes booted: " << names_of(killed)
-              << "\n";
+    fail(options, "boot", status,
+         "--atomic: killed the " + std::to_string(killed.values_size()) + " processes booted: " + names_of(killed), {},
+         {}, {{"killed", processes_json(killed)}});
   } catch (const std::exception& error) {
-    std::cerr << "drunc-pm: --atomic: could not kill the " << booted.values_size()
-              << " processes booted, left running: " << names_of(booted) << ": " << error.what() << "\n";
+    fail(options, "boot", status,
+         "--atomic: could not kill the " + std::to_string(booted.values_size()) +
+             " processes booted, left running: " + names_of(booted) + ": " + error.what(),
+         {}, {}, {{"left_running", processes_json(booted)}});
   }
-  (void)options;
 }
+
+struct BootFailure {
+  std::string name, flag, text;
+};
 
 // Pipelined boot of many processes: every request is sent before the first
 // answer is awaited; a progress line is kept up to date on a terminal.
@@ -152,7 +172,7 @@ int boot_many(drunc::client::Client& client, const std::vector<pm::BootRequest>&
 
   const bool progress = ::isatty(STDERR_FILENO) && !options.json;
   pm::ProcessInstanceList booted;
-  std::vector<std::string> failures;
+  std::vector<BootFailure> failures;
   std::size_t answered = 0;
   const auto deadline = std::chrono::steady_clock::now() + client.timeout();
   while (answered < requests.size()) {
@@ -160,9 +180,10 @@ int boot_many(drunc::client::Client& client, const std::vector<pm::BootRequest>&
     auto reply = left.count() > 0 ? client.receive(left) : std::nullopt;
     if (!reply) {
       if (progress) std::cerr << "\n";
-      std::cerr << "drunc-pm: boot: " << requests.size() - answered << " of " << requests.size()
-                << " boots not answered in time by " << options.broker << " (they may still happen)\n";
-      after_partial_boot(client, booted, requests.size(), atomic, options);
+      fail(options, "boot", 3,
+           "boot: " + std::to_string(requests.size() - answered) + " of " + std::to_string(requests.size()) +
+               " boots not answered in time by " + options.broker + " (they may still happen)");
+      after_partial_boot(client, booted, requests.size(), atomic, 3, options);
       return 3;
     }
     auto found = index_of_request.find(reply->request_id);
@@ -173,22 +194,19 @@ int boot_many(drunc::client::Client& client, const std::vector<pm::BootRequest>&
     if (reply->response.flag() == pm::EXECUTED_SUCCESSFULLY && reply->response.data().UnpackTo(&list)) {
       for (const auto& instance : list.values()) *booted.add_values() = instance;
     } else {
-      failures.push_back(name + ": " + pm::ResponseFlag_Name(reply->response.flag()) + ": " +
-                         drunc::client::response_text(reply->response));
+      failures.push_back(
+          {name, pm::ResponseFlag_Name(reply->response.flag()), drunc::client::response_text(reply->response)});
     }
     if (progress)
       std::cerr << "\rbooting: " << answered << "/" << requests.size() << " answered, " << failures.size()
                 << " failed" << std::flush;
   }
   if (progress) std::cerr << "\n";
-  if (!failures.empty() && atomic) {
-    for (const auto& failure : failures) std::cerr << "drunc-pm: boot failed: " << failure << "\n";
-    after_partial_boot(client, booted, requests.size(), atomic, options);
-    return 1;
-  }
-  print_list(booted, options, false);
-  for (const auto& failure : failures) std::cerr << "drunc-pm: boot failed: " << failure << "\n";
-  if (!failures.empty()) after_partial_boot(client, booted, requests.size(), atomic, options);
+  if (failures.empty() || !atomic) print_list(booted, options, false);  // --atomic: they are about to go
+  for (const auto& failure : failures)
+    fail(options, "boot", 1, "boot failed: " + failure.name + ": " + failure.flag + ": " + failure.text, failure.flag,
+         failure.text, {{"process", failure.name}});
+  if (!failures.empty()) after_partial_boot(client, booted, requests.size(), atomic, 1, options);
   return failures.empty() ? 0 : 1;
 }
 

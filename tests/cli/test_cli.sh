@@ -305,7 +305,7 @@ out=$(pm boot -n builtin -s checks -- echo hi)
 check "a bash builtin or a command on PATH is not refused" grep -q '^checks  *builtin' <<<"$out"
 
 # A session boot that partly fails: says what is left running, or --atomic kills it
-for session in partial atomic; do
+for session in partial atomic partial-json; do
   cat >"$work/$session.json" <<JSON
 {"session": "$session", "processes": [
   {"name": "ok-1", "commands": [["sleep", "300"]]},
@@ -325,6 +325,18 @@ check "an --atomic session boot that partly fails exits 1" test $? -eq 1
 check "--atomic says it killed what booted" grep -qx 'drunc-pm: --atomic: killed the 2 processes booted: ok-1 and ok-2' <<<"$err"
 out=$(pm ps -s atomic)
 check "--atomic leaves nothing running" test "$(grep -c ' True ' <<<"$out")" -eq 0
+out=$(pm --json boot -f "$work/partial-json.json" 2>"$work/json-err")
+check "--json: a partly failed session boot exits 1" test $? -eq 1
+check "--json: the processes booted are the answer on stdout" "$python" -c '
+import json, sys
+assert sorted(p["process_description"]["metadata"]["name"] for p in json.loads(sys.argv[1])["values"]) == ["ok-1", "ok-2"]' "$out"
+check "--json: each failure and what is left running are JSON objects on stderr" "$python" -c '
+import json, sys
+errors = [json.loads(line) for line in open(sys.argv[1])]
+assert [e["exit_code"] for e in errors] == [1, 1] and all(e["command"] == "boot" for e in errors), errors
+assert errors[0]["process"] == "bad" and errors[0]["flag"] and errors[0]["text"], errors[0]
+assert sorted(p["name"] for p in errors[1]["left_running"]) == ["ok-1", "ok-2"], errors[1]
+assert all(p["session"] == "partial-json" and len(p["uuid"]) == 36 for p in errors[1]["left_running"])' "$work/json-err"
 
 # terminate: on no terminal it needs --yes; on a terminal it asks
 err=$(pm terminate </dev/null 2>&1 >/dev/null)
