@@ -82,6 +82,7 @@ int print_logs(client::Client& client, const LogsOptions& options) {
                                 {wire::process_topic(wire::kLogKind, metadata.session(), metadata.name(), uuid),
                                  wire::process_topic(wire::kStateKind, metadata.session(), metadata.name(), uuid)},
                                 client.curve_keys());
+  subscriber.fail_fast_on_connect(true);  // a feed address nobody serves: say so now
   if (!subscriber.wait_until_live(client, std::chrono::seconds(10)))
     throw std::runtime_error("the event feed at " + feed.address() + " does not answer");
   pm::ProcessQuery by_uuid;

@@ -396,6 +396,28 @@ check "a client without keys is told the broker requires CURVE" grep -q "require
 spm --certificate "$keys/ops.key_secret" --server-key "$keys/server.key" kill -s secure >/dev/null
 kill "$secure_pid"; wait "$secure_pid" 2>/dev/null
 
+# A broker that advertises an event feed nobody serves: watch and logs
+# --follow say so at once (exit 3), not after a wait.
+cat >"$work/misadvertised.json" <<JSON
+{"name": "misadvertised", "control_endpoint": "tcp://127.0.0.1:*", "events_endpoint": "tcp://127.0.0.1:*",
+ "events_advertised_endpoint": "tcp://127.0.0.1:1"}
+JSON
+exec {mis_out}< <(exec "$broker_bin" --config "$work/misadvertised.json" 2>&1)
+mis_pid=$!
+mis_endpoint=""
+while IFS= read -r -t 30 -u "$mis_out" line; do
+  if [[ $line =~ serving\ on\ (tcp://[0-9.]+:[0-9]+) ]]; then mis_endpoint=${BASH_REMATCH[1]}; break; fi
+done
+cat <&"$mis_out" >/dev/null &
+err=$(timeout 60 "$pm_bin" --broker "$mis_endpoint" watch 2>&1 >/dev/null)
+check "watch of a feed nobody serves exits 3" test $? -eq 3
+check "watch says it cannot connect to the feed" grep -q '^drunc-pm: cannot connect to tcp://127.0.0.1:1: connection refused' <<<"$err"
+"$pm_bin" --broker "$mis_endpoint" boot -n talker -- sleep 300 >/dev/null
+err=$(timeout 60 "$pm_bin" --broker "$mis_endpoint" logs -f -n talker 2>&1 >/dev/null)
+check "logs --follow of a feed nobody serves exits 3" test $? -eq 3
+check "logs --follow says it cannot connect to the feed" grep -q '^drunc-pm: cannot connect to tcp://127.0.0.1:1: connection refused' <<<"$err"
+kill "$mis_pid"; wait "$mis_pid" 2>/dev/null
+
 # watch ends when the broker shuts down, and says so (even showing logs only)
 exec {last_out}< <(exec "$pm_bin" --broker "$endpoint" watch --logs 2>"$work/watch-err")
 last_pid=$!
