@@ -2,17 +2,11 @@
 // the same run. Prints one Markdown table row per measured quantity:
 //   | scenario | quantity | drunc-zmq median (min-max) | baseline median (min-max) | ratio |
 // bench/run.sh runs every scenario and writes docs/PERFORMANCE.md.
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -25,24 +19,11 @@
 #include "report.hpp"
 #include "scenarios.hpp"
 #include "sessions.hpp"
-
-extern char** environ;
+#include "ssh_boot.hpp"
 
 namespace {
 
-namespace pm = dunedaq::druncschema;
-using Clock = std::chrono::steady_clock;
-
-using bench::seconds_since;
-
-struct SshTarget {
-  std::string state;  // the test sshd's state directory (tests/fixtures/sshd.sh)
-  std::string user = "drunc-test";
-  int port = 2222;
-  std::vector<std::string> hosts;
-};
-
-drunc::broker::Config broker_config(const SshTarget& target) {
+drunc::broker::Config broker_config(const bench::SshTarget& target) {
   drunc::broker::Config config;
   config.control_endpoint = "tcp://127.0.0.1:*";
   config.events_endpoint = "tcp://127.0.0.1:*";
@@ -54,94 +35,6 @@ drunc::broker::Config broker_config(const SshTarget& target) {
   config.ssh.host_key_policy = drunc::workers::HostKeyPolicy::strict;
   config.log_ring_lines = 100;
   return config;
-}
-
-// drunc-zmq: N pipelined boots spread over the hosts, until all are RUNNING;
-// then one terminate, until all are DEAD. A fresh broker each time, so the
-// connections are set up inside the measurement, as at the start of a run.
-std::pair<double, double> drunc_boot_and_kill(const SshTarget& target, int count) {
-  drunc::broker::Broker broker(broker_config(target));
-  drunc::client::Client client(broker.control_endpoint(), std::chrono::seconds(120));
-  const auto start = Clock::now();
-  bench::boot_ready_processes(client, "bench", "", target.hosts, count);
-  const double boot = seconds_since(start);
-  // Kill processes that run, as at the end of a run.
-  bench::wait_until_each_is_ready(client, "bench", count);
-  const auto kill_start = Clock::now();
-  const auto killed = client.terminate();
-  const double kill = seconds_since(kill_start);
-  if (killed.values_size() != count) throw std::runtime_error("terminate did not return every process");
-  return {boot, kill};
-}
-
-// The Python implementation's method: one `ssh` client per process, started
-// one after another, each waited for until the remote command runs, each
-// holding its connection; kill: one after another, each with a fixed 0.5 s
-// wait before SIGKILL.
-std::pair<double, double> ssh_clients_boot_and_kill(const SshTarget& target, int count) {
-  struct Client {
-    pid_t pid;
-    FILE* output;
-  };
-  std::vector<Client> clients;
-  const auto start = Clock::now();
-  for (int i = 0; i < count; ++i) {
-    int pipe_fds[2];
-    if (::pipe(pipe_fds) != 0) throw std::runtime_error("pipe");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
-    posix_spawn_file_actions_addclose(&actions, pipe_fds[0]);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    const std::string key = target.state + "/client_ed25519";
-    const std::string known = "UserKnownHostsFile=" + target.state + "/known_hosts";
-    const std::string port = std::to_string(target.port);
-    const std::string destination = target.user + "@" + target.hosts[i % target.hosts.size()];
-    const char* argv[] = {"ssh", "-i", key.c_str(), "-o", known.c_str(), "-o", "StrictHostKeyChecking=yes",
-                          "-o", "BatchMode=yes", "-p", port.c_str(), destination.c_str(),
-                          "echo started; exec -a drunc-bench-baseline sleep 300", nullptr};
-    pid_t pid;
-    if (::posix_spawnp(&pid, "ssh", &actions, nullptr, const_cast<char* const*>(argv), environ) != 0)
-      throw std::runtime_error("cannot start ssh");
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(pipe_fds[1]);
-    FILE* output = ::fdopen(pipe_fds[0], "r");
-    char line[64];
-    if (!std::fgets(line, sizeof line, output)) throw std::runtime_error("ssh did not start the remote command");
-    clients.push_back({pid, output});
-  }
-  const double boot = seconds_since(start);
-  const auto kill_start = Clock::now();
-  for (auto& client : clients) {
-    ::kill(client.pid, SIGQUIT);
-    ::usleep(500'000);  // the fixed wait of the method being measured
-    if (::waitpid(client.pid, nullptr, WNOHANG) == 0) {
-      ::kill(client.pid, SIGKILL);
-      ::waitpid(client.pid, nullptr, 0);
-    }
-    std::fclose(client.output);
-  }
-  const double kill = seconds_since(kill_start);
-  // Killing an ssh client does not end its remote command (a flaw of the
-  // method measured): end them here, outside the measurement.
-  if (std::system("pkill -KILL -f drunc-bench-baseline") < 0) std::cerr << "cannot run pkill\n";
-  return {boot, kill};
-}
-
-void ssh_scenario(const std::string& name, const SshTarget& target, int count, int repetitions) {
-  std::vector<double> boot, kill, baseline_boot, baseline_kill;
-  for (int r = 0; r < repetitions; ++r) {
-    auto [b, k] = drunc_boot_and_kill(target, count);
-    boot.push_back(b);
-    kill.push_back(k);
-    auto [bb, bk] = ssh_clients_boot_and_kill(target, count);
-    baseline_boot.push_back(bb);
-    baseline_kill.push_back(bk);
-    std::cerr << name << ": repetition " << r + 1 << "/" << repetitions << " done" << std::endl;
-  }
-  bench::print_row(name, "boot " + std::to_string(count) + " until all RUNNING", boot, baseline_boot, "s",
-                   bench::Better::smaller);
-  bench::print_row(name, "kill all " + std::to_string(count), kill, baseline_kill, "s", bench::Better::smaller);
 }
 
 }  // namespace
@@ -161,8 +54,11 @@ int main(int argc, char** argv) {
   bench::FairnessOptions fairness;
   std::string broker_program;
   std::string broker_cpus;
+  bench::SshBootOptions ssh;
+  bool no_logs = false;
+  bool scale_drunc_only = false;
   app.add_option("scenario", scenario,
-                 "ssh-one-host | ssh-four-hosts | requests | scale | feed | soak | soak-ssh | fairness")
+                 "ssh-one-host | ssh-four-hosts | ssh-scale | requests | scale | feed | soak | soak-ssh | fairness")
       ->required();
   app.add_option("--sshd-state", sshd_state, "state directory of tests/fixtures/sshd.sh")->capture_default_str();
   app.add_option("-n,--count", count, "processes")->capture_default_str();
@@ -185,17 +81,30 @@ int main(int argc, char** argv) {
   app.add_option("--samples", fairness.samples, "fairness: paced requests measured per run")->capture_default_str();
   app.add_option("--broker", broker_program, "soak, fairness: drunc-broker to run (default: the build's own)");
   app.add_option("--broker-cpus", broker_cpus, "soak, fairness: run the broker under taskset -c LIST");
+  app.add_option("--methods", ssh.methods,
+                 "ssh-*: methods to run, of drunc, sequential, parallel, control-master (default: all; ssh-scale: "
+                 "drunc and control-master)");
+  app.add_flag("--sequential-kill", ssh.sequential_kill,
+               "ssh-one-host, ssh-four-hosts: also time the sequential method's kill (0.5 s per process)");
+  app.add_option("--startups", ssh.startups, "ssh-*: ssh handshakes in flight at once (the sshd's MaxStartups)")
+      ->capture_default_str();
+  app.add_option("--sessions", ssh.sessions, "ssh-*: clients per ControlMaster connection (MaxSessions)")
+      ->capture_default_str();
+  app.add_option("--log-directory", ssh.log_directory, "ssh-*: the processes' log files (emptied each time)")
+      ->capture_default_str();
+  app.add_flag("--no-logs", no_logs, "ssh-*: no log files (the shell methods tee to /dev/null)");
+  app.add_flag("--no-baseline", scale_drunc_only, "scale: drunc-zmq only (for process counts)");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_default_logger(spdlog::stderr_color_mt("drunc-bench"));  // stdout carries the table rows
   spdlog::set_level(std::getenv("DRUNC_BENCH_DEBUG") ? spdlog::level::info : spdlog::level::warn);
   ::signal(SIGPIPE, SIG_IGN);
   try {
-    SshTarget target;
+    bench::SshTarget target;
     target.state = sshd_state;
     if (scenario == "requests") return bench::run_requests(repetitions, only, curve), 0;
     if (scenario == "feed") return bench::run_feed(count, lines, size, repetitions, curve), 0;
     if (scenario == "print") return bench::print_lines(lines, size, rate);
-    if (scenario == "scale") return bench::run_scale(count, repetitions), 0;
+    if (scenario == "scale") return bench::run_scale(count, repetitions, !scale_drunc_only), 0;
     soak.broker = fairness.broker = broker_program;
     soak.broker_cpus = fairness.broker_cpus = broker_cpus;
     soak.sshd_state = sshd_state;
@@ -214,13 +123,21 @@ int main(int argc, char** argv) {
     }
     if (scenario == "ssh-one-host") {
       target.hosts = {"127.0.0.2"};
-    } else if (scenario == "ssh-four-hosts") {
+    } else if (scenario == "ssh-four-hosts" || scenario == "ssh-scale") {
       target.hosts = {"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"};
     } else {
       std::cerr << "unknown scenario " << scenario << "\n";
       return 2;
     }
-    ssh_scenario(scenario, target, count, repetitions);
+    ssh.count = count;
+    ssh.repetitions = repetitions;
+    if (no_logs) ssh.log_directory.clear();
+    if (scenario == "ssh-scale") {
+      if (app.count("--methods") == 0) ssh.methods = {"drunc", "control-master"};
+      bench::run_ssh_scale(target, ssh, broker_program);
+    } else {
+      bench::run_ssh_boot(scenario, target, broker_config(target), ssh);
+    }
   } catch (const std::exception& error) {
     std::cerr << "drunc-bench: " << error.what() << "\n";
     return 1;

@@ -81,11 +81,11 @@ Figures spawn_scale(int count) {
 
 }  // namespace
 
-void run_scale(int count, int repetitions) {
+void run_scale(int count, int repetitions, bool with_baseline) {
   std::vector<double> boot, terminate, memory, ps, spawn, reap;
   for (int r = 0; r < repetitions; ++r) {
     const auto ours = drunc_scale(count);
-    const auto base = spawn_scale(count);
+    const auto base = with_baseline ? spawn_scale(count) : Figures{};
     boot.push_back(ours.boot);
     terminate.push_back(ours.terminate);
     memory.push_back(ours.memory);
@@ -94,6 +94,14 @@ void run_scale(int count, int repetitions) {
     reap.push_back(base.terminate);
   }
   const std::string n = std::to_string(count);
+  if (!with_baseline) {
+    const Stats b = stats_of(boot), t = stats_of(terminate);
+    std::printf("| scale | boot %d local processes until all RUNNING | %.4g s (%.4g-%.4g) | - | - |\n", count, b.median,
+                b.min, b.max);
+    std::printf("| scale | terminate all %d | %.4g s (%.4g-%.4g) | - | - |\n", count, t.median, t.min, t.max);
+    std::fflush(stdout);
+    return;
+  }
   print_row("scale", "boot " + n + " local processes until all RUNNING (baseline: posix_spawn them)", boot, spawn,
             "s", Better::smaller);
   print_row("scale", "terminate all " + n + " (baseline: SIGKILL and reap them)", terminate, reap, "s",

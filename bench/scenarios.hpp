@@ -14,7 +14,8 @@ void run_requests(int repetitions, const std::vector<std::string>& only, bool wi
 
 // count local processes booted from one client, against posix_spawn of the
 // same processes directly: time to all running, broker memory, ps, terminate.
-void run_scale(int count, int repetitions);
+// Without the baseline (with_baseline false), only drunc-zmq's figures.
+void run_scale(int count, int repetitions, bool with_baseline = true);
 
 // `printers` local processes printing `lines_each` lines of `size` bytes as
 // fast as they can, to 1 and to 4 subscribers, beside a bare PUB/SUB pair.
