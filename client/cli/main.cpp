@@ -240,9 +240,6 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(drunc::kVersionText));
   app.require_subcommand(1);
   app.fallthrough();  // global options may also follow the subcommand
-  app.footer("Exit status: 0 success; 1 the broker answered an error, a session boot partly failed, or a boot was "
-             "refused up front; 2 bad usage; 3 the broker could not be reached or did not answer in time; 4 the "
-             "selection matched no process (or several where one is needed). See docs/CLI.md.");
   Options options;
   if (const char* broker = std::getenv("DRUNC_PM_BROKER"); broker && *broker) options.broker = broker;
   app.add_option("-b,--broker", options.broker, "control endpoint of the broker, tcp://HOST:PORT or ipc://PATH "
@@ -333,6 +330,16 @@ int main(int argc, char** argv) {
   watch->footer("Each line starts with the time the broker published the event. -s and -n narrow log lines and "
                 "state changes; the broker's broadcasts are always shown (when chosen). Ends, saying so on stderr, "
                 "when the broker broadcasts SERVER_SHUTDOWN; otherwise runs until Ctrl-C.");
+
+  // Each command's help ends with the exit statuses. Not the top level's:
+  // the man page and the bash completion read its subcommands from the
+  // lines after "Subcommands:" (man/commands.sh, completion/drunc-pm).
+  const std::string exit_statuses =
+      "Exit status: 0 success; 1 the broker answered an error, a session boot partly failed, or a boot was refused "
+      "up front; 2 bad usage; 3 the broker could not be reached or did not answer in time; 4 the selection matched "
+      "no process (or several where one is needed). See docs/CLI.md.";
+  for (auto* command : app.get_subcommands({}))
+    command->footer(command->get_footer().empty() ? exit_statuses : command->get_footer() + "\n" + exit_statuses);
 
   // Everything after the first "--" is the command to boot, verbatim: its own
   // options must not be read as drunc-pm's, so it never reaches the parser.
