@@ -297,7 +297,7 @@ int main(int argc, char** argv) {
   ps->footer(kSelectionFooter);
   bool long_format = false;
   ps->add_flag("-l,--long-format", long_format, "also show directory, log path and command");
-  auto* kill = app.add_subcommand("kill", "kill the selected processes (a selection is required)");
+  auto* kill = app.add_subcommand("kill", "kill the matching processes (all options must match; a selection is required)");
   add_selection_options(kill, kill_selection);
   kill->footer(std::string(kSelectionFooter) + " No match: \"no process matched\", exit 4. Everything: terminate.");
   auto* flush = app.add_subcommand("flush", "forget the selected dead processes (all dead ones with no selection)");
