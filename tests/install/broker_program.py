@@ -58,6 +58,21 @@ class BrokerProgram:
             if pattern.search(line):
                 return line
 
+    def wait_for_all(self, *patterns):
+        """The next stdout lines matching each of patterns, in whatever order
+        they come (lines from different threads); fails after TIMEOUT."""
+        waiting = list(patterns)
+        found = {}
+        combined = re.compile("|".join("(?:%s)" % pattern.pattern for pattern in waiting))
+        while waiting:
+            line = self.wait_for(combined)
+            for pattern in waiting:
+                if pattern.search(line):
+                    found[pattern] = line
+                    waiting.remove(pattern)
+                    break
+        return [found[pattern] for pattern in patterns]
+
     def stop(self):
         """SIGTERM; returns the exit status once the whole log is read."""
         if self.process.poll() is None:
