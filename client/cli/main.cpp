@@ -64,6 +64,32 @@ struct Options {
   }
 };
 
+// text with its lines broken at spaces to at most width columns (CLI11
+// prints footers as they are; the man page shows them unfilled).
+std::string wrapped(const std::string& text, std::size_t width = 100) {
+  std::string out, line, word;
+  auto flush_word = [&] {
+    if (word.empty()) return;
+    if (!line.empty() && line.size() + 1 + word.size() > width) {
+      out += line + "\n";
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+    word.clear();
+  };
+  for (char c : text) {
+    if (c == ' ' || c == '\n') flush_word();
+    if (c == '\n') {
+      out += line + "\n";
+      line.clear();
+    } else if (c != ' ') {
+      word += c;
+    }
+  }
+  flush_word();
+  return out + line;
+}
+
 // Every failure ends here: one line on stderr, "drunc-pm: ...", or with
 // --json one JSON object on stderr (stdout only ever holds answers):
 // {"error": TEXT, "exit_code": N, "command": NAME[, "flag": FLAG, "text": REASON]}
@@ -339,7 +365,8 @@ int main(int argc, char** argv) {
       "up front; 2 bad usage; 3 the broker could not be reached or did not answer in time; 4 the selection matched "
       "no process (or several where one is needed). See docs/CLI.md.";
   for (auto* command : app.get_subcommands({}))
-    command->footer(command->get_footer().empty() ? exit_statuses : command->get_footer() + "\n" + exit_statuses);
+    command->footer(wrapped(command->get_footer().empty() ? exit_statuses
+                                                          : command->get_footer() + "\n" + exit_statuses));
 
   // Everything after the first "--" is the command to boot, verbatim: its own
   // options must not be read as drunc-pm's, so it never reaches the parser.
