@@ -19,6 +19,7 @@
 #include "report.hpp"
 #include "scenarios.hpp"
 #include "sessions.hpp"
+#include "ssh/ssh_settings.hpp"
 #include "ssh_boot.hpp"
 
 namespace {
@@ -27,12 +28,13 @@ drunc::broker::Config broker_config(const bench::SshTarget& target) {
   drunc::broker::Config config;
   config.control_endpoint = "tcp://127.0.0.1:*";
   config.events_endpoint = "tcp://127.0.0.1:*";
-  config.ssh.default_user = target.user;
-  config.ssh.default_port = target.port;
-  config.ssh.key_files = {target.state + "/client_ed25519"};
-  config.ssh.use_agent = false;
-  config.ssh.known_hosts_files = {target.state + "/known_hosts"};
-  config.ssh.host_key_policy = drunc::workers::HostKeyPolicy::strict;
+  auto& ssh = config.backends.get<drunc::workers::SshSettings>();
+  ssh.default_user = target.user;
+  ssh.default_port = target.port;
+  ssh.key_files = {target.state + "/client_ed25519"};
+  ssh.use_agent = false;
+  ssh.known_hosts_files = {target.state + "/known_hosts"};
+  ssh.host_key_policy = drunc::workers::HostKeyPolicy::strict;
   config.log_ring_lines = 100;
   return config;
 }

@@ -3,41 +3,31 @@
 #include <spdlog/spdlog.h>
 
 #include "broker_loop.hpp"
-#include "local_launcher.hpp"
-#include "ssh_worker.hpp"
 #include "worker_link.hpp"
 
 namespace drunc::broker {
 
 Broker::Broker(Config config, std::function<void(const std::string&)> on_failure)
     : context_(1),
-      loop_(std::make_unique<BrokerLoop>(context_, std::move(config))),
+      backends_(workers::create_backends(config.backends)),
+      loop_(std::make_unique<BrokerLoop>(context_, std::move(config), backends_)),
       stop_sender_(context_, zmq::socket_type::pair),
       on_failure_(std::move(on_failure)) {
   control_endpoint_ = loop_->control_endpoint();
   events_endpoint_ = loop_->events_endpoint();
-  local_launcher_ = std::make_unique<workers::LocalLauncher>(context_, kWorkerEndpoint, kLocalWorker);
-  std::vector<std::string> workers = {kLocalWorker};
-  for (int i = 0; i < loop_->ssh_worker_count(); ++i) {
-    workers.push_back(ssh_worker_name(i));
-    ssh_workers_.push_back(
-        std::make_unique<workers::SshWorker>(context_, kWorkerEndpoint, workers.back(), loop_->ssh_settings()));
-  }
-  loop_->wait_for_workers(workers);
+  std::map<std::string, std::string> backend_of;  // by worker name (its first routing id)
+  for (const auto& [name, backend] : backends_)
+    for (const auto& worker : backend->worker_names()) {
+      workers_[worker] = {backend.get(), backend->start_worker(context_, kWorkerEndpoint, worker, worker)};
+      backend_of[worker] = name;
+    }
+  loop_->wait_for_workers(backend_of);
   // On the broker thread, after the failed worker's thread has ended: the
   // old object only joins it.
   loop_->set_worker_starter([this](const std::string& worker, const std::string& routing_id) {
-    if (worker == kLocalWorker) {
-      local_launcher_ = std::make_unique<workers::LocalLauncher>(context_, kWorkerEndpoint, routing_id);
-      return;
-    }
-    for (int i = 0; i < static_cast<int>(ssh_workers_.size()); ++i)
-      if (worker == ssh_worker_name(i)) {
-        ssh_workers_[static_cast<std::size_t>(i)] =
-            std::make_unique<workers::SshWorker>(context_, kWorkerEndpoint, routing_id, loop_->ssh_settings());
-        return;
-      }
-    throw std::logic_error("no launcher worker is named " + worker);
+    auto found = workers_.find(worker);
+    if (found == workers_.end()) throw std::logic_error("no launcher worker is named " + worker);
+    found->second.running = found->second.backend->start_worker(context_, kWorkerEndpoint, worker, routing_id);
   });
   stop_sender_.connect(kStopEndpoint);
   thread_ = std::thread([this] {
@@ -61,8 +51,7 @@ void Broker::reload() { stop_sender_.send(zmq::str_buffer("reload"), zmq::send_f
 Broker::~Broker() {
   stop_sender_.send(zmq::str_buffer("stop"), zmq::send_flags::none);
   thread_.join();
-  ssh_workers_.clear();
-  local_launcher_.reset();
+  workers_.clear();
   loop_.reset();
   stop_sender_.close();
 }

@@ -1,7 +1,8 @@
 // Broker: the actor that serves the drunc-pm/1 protocol (docs/PROTOCOL.md).
 //
 // Owns: the broker thread; the client ROUTER, the events PUB and the worker
-// ROUTER sockets; the process registry; the launcher workers. The registry
+// ROUTER sockets; the process registry; the backends of config.backends
+// (workers/backend.hpp) and their worker threads. The registry
 // and every table of requests in flight belong to the broker thread alone:
 // other threads reach it only through ZeroMQ messages.
 //
@@ -13,6 +14,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -20,12 +22,8 @@
 
 #include <zmq.hpp>
 
+#include "backend.hpp"
 #include "config.hpp"
-
-namespace drunc::workers {
-class LocalLauncher;
-class SshWorker;
-}
 
 namespace drunc::broker {
 
@@ -55,10 +53,16 @@ class Broker {
   const std::string& events_endpoint() const { return events_endpoint_; }
 
  private:
+  // A worker thread, and the backend that starts it (again, after a failure).
+  struct WorkerThread {
+    const workers::Backend* backend = nullptr;
+    std::unique_ptr<workers::Worker> running;
+  };
+
   zmq::context_t context_;
+  std::vector<workers::ConfiguredBackend> backends_;  // in table order
   std::unique_ptr<BrokerLoop> loop_;
-  std::unique_ptr<workers::LocalLauncher> local_launcher_;
-  std::vector<std::unique_ptr<workers::SshWorker>> ssh_workers_;
+  std::map<std::string, WorkerThread> workers_;  // by worker name
   zmq::socket_t stop_sender_;
   std::string control_endpoint_;
   std::string events_endpoint_;

@@ -200,8 +200,9 @@ constexpr CommandInfo kCommandInfo[] = {
 
 }  // namespace
 
-BrokerLoop::BrokerLoop(zmq::context_t& context, Config config)
+BrokerLoop::BrokerLoop(zmq::context_t& context, Config config, std::vector<workers::ConfiguredBackend> backends)
     : config_(std::move(config)),
+      backends_(std::move(backends)),
       clients_(context, zmq::socket_type::router),
       events_(context, zmq::socket_type::xpub),
       workers_(context, zmq::socket_type::router),
@@ -268,17 +269,31 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, Config config)
 
 void BrokerLoop::set_worker_starter(WorkerStarter start) { start_worker_ = std::move(start); }
 
-void BrokerLoop::wait_for_workers(const std::vector<std::string>& routing_ids) {
-  for (const auto& id : routing_ids) routing_ids_.try_emplace(id.substr(0, id.find('#')), id);
-  std::unordered_set<std::string> missing(routing_ids.begin(), routing_ids.end());
+void BrokerLoop::wait_for_workers(const std::map<std::string, std::string>& backend_of) {
+  std::unordered_set<std::string> missing;
+  for (const auto& [id, backend] : backend_of) {
+    const std::string worker = id.substr(0, id.find('#'));
+    routing_ids_.try_emplace(worker, id);
+    backend_of_worker_[worker] = backend;
+    missing.insert(id);
+  }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!missing.empty()) {
     zmq::pollitem_t item{workers_.handle(), 0, ZMQ_POLLIN, 0};
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || zmq::poll(&item, 1, left) == 0) throw std::runtime_error("a launcher worker did not start");
+    if (left.count() <= 0 || zmq::poll(&item, 1, left) == 0)
+      throw std::runtime_error("a launcher worker did not start: " + *missing.begin() + " never said it was ready");
     std::vector<zmq::message_t> frames;
-    if (!zmq::recv_multipart(workers_, std::back_inserter(frames), zmq::recv_flags::dontwait) || frames.empty()) continue;
-    missing.erase(frames[0].to_string());
+    if (!zmq::recv_multipart(workers_, std::back_inserter(frames), zmq::recv_flags::dontwait) || frames.size() != 2) continue;
+    const std::string id = frames[0].to_string();
+    internal::WorkerReport report;
+    if (!missing.count(id) || !report.ParseFromArray(frames[1].data(), static_cast<int>(frames[1].size())) ||
+        !report.has_ready())
+      continue;
+    if (report.ready().backend() != backend_of.at(id))
+      throw std::runtime_error("launcher worker " + id + " says it serves backend \"" + report.ready().backend() +
+                               "\", not \"" + backend_of.at(id) + "\"");
+    missing.erase(id);
   }
 }
 
@@ -686,7 +701,7 @@ void BrokerLoop::launch(Operation& op) {
   const std::string uuid = op.uuid;  // op is gone once its last host fails
   if (stopping()) return carry_out(operations_.apply(Event::abandoned("the process manager is shutting down", uuid)));
   const auto& description = op.boot.process_description();
-  const auto where = route_host(config_, op.host, description.metadata());
+  const auto where = route_host(backends_, op.host, description.metadata());
   if (!where) return carry_out(operations_.apply(Event::start_failed(uuid, "not a valid host name")));
   op.worker = where->worker;
   internal::WorkerCommand command;
@@ -757,8 +772,8 @@ void BrokerLoop::receive_worker_reports() {
       continue;
     }
     if (report.has_output()) lines += report.output().lines_size();
-    if (report.kind_case() == internal::WorkerReport::KIND_NOT_SET) {
-      on_worker_ready(frames[0].to_string());
+    if (report.has_ready()) {
+      on_worker_ready(frames[0].to_string(), report.ready().backend());
       continue;
     }
     try {
@@ -793,7 +808,8 @@ void BrokerLoop::handle_report(const internal::WorkerReport& report) {
       return;
     }
     case internal::WorkerReport::kWorkerFailed:  // handled by receive_worker_reports
-    case internal::WorkerReport::KIND_NOT_SET: return;  // ready: likewise
+    case internal::WorkerReport::kReady:         // likewise
+    case internal::WorkerReport::KIND_NOT_SET: return;
   }
 }
 
@@ -853,9 +869,13 @@ void BrokerLoop::on_worker_failed(const std::string& routing_id, const std::stri
     carry_out(operations_.apply(Event::start_failed(uuid, "its launcher worker failed: " + reason)));
 }
 
-void BrokerLoop::on_worker_ready(const std::string& routing_id) {
+void BrokerLoop::on_worker_ready(const std::string& routing_id, const std::string& backend) {
   auto waiting = unready_.find(routing_id);
   if (waiting == unready_.end()) return;
+  const std::string worker = routing_id.substr(0, routing_id.find('#'));
+  if (backend != backend_of_worker_[worker])
+    spdlog::error("launcher worker {} says it serves backend \"{}\", not \"{}\"", routing_id, backend,
+                  backend_of_worker_[worker]);
   std::vector<std::string> commands = std::move(waiting->second);
   unready_.erase(waiting);
   for (auto& bytes : commands) {

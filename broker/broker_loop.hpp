@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -15,6 +16,7 @@
 
 #include <zmq.hpp>
 
+#include "backend.hpp"
 #include "config.hpp"
 #include "druncschema/process_manager.pb.h"
 #include "druncschema/request_response.pb.h"
@@ -37,11 +39,12 @@ inline constexpr const char* kStopEndpoint = "inproc://drunc-broker-stop";
 class BrokerLoop {
  public:
   // Binds every socket; throws ConfigError naming the setting on failure.
-  BrokerLoop(zmq::context_t& context, Config config);
+  // backends: where processes start (host_router.hpp), in table order.
+  BrokerLoop(zmq::context_t& context, Config config, std::vector<workers::ConfiguredBackend> backends);
 
-  // Blocks until each named worker has said it is ready, or throws. A
-  // routing id is the worker's name, then "#N" from its Nth restart.
-  void wait_for_workers(const std::vector<std::string>& routing_ids);
+  // Blocks until each worker (by routing id: its name, then "#N" from its
+  // Nth restart) has said it is ready for its backend (by name), or throws.
+  void wait_for_workers(const std::map<std::string, std::string>& backend_of);
   // How to start a worker again after it failed: (name, new routing id).
   // Called on the broker thread; throws if it cannot.
   using WorkerStarter = std::function<void(const std::string& worker, const std::string& routing_id)>;
@@ -57,8 +60,6 @@ class BrokerLoop {
   // that worker fail.
   void run();
 
-  int ssh_worker_count() const { return config_.ssh.workers; }
-  const workers::SshSettings& ssh_settings() const { return config_.ssh; }
   const std::string& control_endpoint() const { return control_endpoint_; }
   const std::string& events_endpoint() const { return events_endpoint_; }
 
@@ -106,7 +107,7 @@ class BrokerLoop {
   // Starts worker again, or sets fatal_ (it keeps failing, or cannot start).
   void restart_worker(const std::string& worker);
   // A restarted worker's first message: sends what waited for it.
-  void on_worker_ready(const std::string& routing_id);
+  void on_worker_ready(const std::string& routing_id, const std::string& backend);
   // Reported lost: the broker cannot know what became of it.
   void report_lost(ProcessRecord& record, const std::string& why);
   // Starts or kills from now on are refused: shutting down, or a worker failed.
@@ -141,6 +142,9 @@ class BrokerLoop {
   void shut_down();
 
   Config config_;
+  std::vector<workers::ConfiguredBackend> backends_;
+  // By worker name: the backend it serves, as its Ready must say.
+  std::map<std::string, std::string> backend_of_worker_;
   zmq::socket_t clients_;  // ROUTER, drunc-pm/1 requests
   zmq::socket_t events_;   // XPUB, the event feed
   zmq::socket_t workers_;  // ROUTER, inproc, launcher workers

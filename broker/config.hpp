@@ -3,21 +3,17 @@
 
 #include <chrono>
 #include <cstdint>
-#include <stdexcept>
 #include <string>
-#include <map>
 #include <vector>
 
+#include "backend.hpp"
 #include "security.hpp"
-#include "ssh/ssh_settings.hpp"
+#include "settings_reader.hpp"
 
 namespace drunc::broker {
 
 // A setting that is unknown, of the wrong type or out of range. what() names it.
-class ConfigError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using workers::ConfigError;
 
 struct Config {
   std::string name = "drunc-zmq";                   // Response.name, Emitter.process
@@ -30,26 +26,22 @@ struct Config {
   std::int64_t max_message_bytes = 1 << 20;         // larger requests are refused by the socket
   std::int64_t max_unread_reply_bytes = 64 << 20;   // replies one client leaves unread before it is refused
   int events_high_water_mark = 100000;              // PUB messages queued per subscriber before dropping
-  std::vector<std::string> local_hosts = {"localhost", "127.0.0.1", "::1"};  // plus this machine's hostname
   std::string log_level = "info";                   // spdlog level of the broker's own log
-
-  // Per-host overrides of the SSH login ("hosts": {"name": {"port": 2222, "user": "daq"}}).
-  struct Host {
-    int port = 0;      // 0: ssh.port
-    std::string user;  // empty: ProcessMetadata.user, then ssh.user
-  };
-  std::map<std::string, Host> hosts;
-  workers::SshSettings ssh;
   SecuritySettings security;
+  // Each backend of the table with its settings (backends.NAME), in the
+  // order hosts are offered to them: backends.get<workers::LocalSettings>() ...
+  workers::BackendSettings backends = workers::BackendSettings::defaults();
 };
 
 // The default configuration: config/broker.json, embedded at build time.
 Config default_config();
 const char* default_config_json();
 
-// Parses a configuration; keys not given keep their defaults.
-// source names the origin in error messages (a path, "built-in default").
-Config parse_config(const std::string& json_text, const std::string& source);
-Config load_config_file(const std::string& path);
+// Parses a configuration; keys not given keep their defaults. Each backend
+// of table parses its own section. source names the origin in error
+// messages (a path, "built-in default").
+Config parse_config(const std::string& json_text, const std::string& source,
+                    const workers::BackendTable& table = workers::backend_table());
+Config load_config_file(const std::string& path, const workers::BackendTable& table = workers::backend_table());
 
 }  // namespace drunc::broker

@@ -1,41 +1,42 @@
-// From an entry of allowed_hosts to where a process starts: which launcher
-// worker, which host, and for SSH the port and login. Plain functions over
-// the configuration: no sockets, no state.
+// From an entry of allowed_hosts to where a process starts: which backend,
+// which of its workers, which host (and for backends that connect, the port
+// and login). Plain functions over the configured backends: no sockets, no
+// state.
+//
+// The fallback order: a boot tries its allowed_hosts one after another, in
+// the order given, until one starts it (operations.hpp, next_host); each
+// entry goes to the first backend of the table (workers/backend_table.cpp)
+// that serves it: the local backend for this machine's names without a port,
+// then any backend added before ssh, then ssh for every other host name.
 #pragma once
 
 #include <optional>
 #include <string>
-#include <string_view>
+#include <vector>
 
-#include "config.hpp"
+#include "backend.hpp"
 #include "druncschema/process_manager.pb.h"
 
 namespace drunc::broker {
 
-inline constexpr const char* kLocalWorker = "local";
-inline std::string ssh_worker_name(int index) { return "ssh-" + std::to_string(index); }
-
 struct HostRoute {
-  std::string worker;  // the launcher worker's name
-  std::string host;    // without the port
-  int port = 0;        // SSH only
-  std::string user;    // SSH only
+  std::string backend;  // its table name
+  std::string worker;   // the backend's worker that starts it
+  std::string host;     // Launch.host (without the port)
+  int port = 0;         // Launch.port, for backends that connect
+  std::string user;     // Launch.user, for backends that log in
 };
 
-// 1 to 65535 written in decimal digits only, else 0: "2222x", "+22", " 1" are not ports.
-int parse_port(std::string_view text);
-
-// Letters, digits and . - _ (names), : (IPv6 addresses), % (IPv6 zones):
-// anything else ("a;rm -rf /", spaces, quotes) cannot be a host.
-bool plausible_host_name(std::string_view host);
-
-// Where allowed_host ("name", "name:port", "[v6 address]:port", a bare v6
-// address) sends a process: a name of local_hosts without a port goes to the
-// local launcher; anything else to the SSH worker of that host (always the
-// same one, so that its connections are pooled in one place), with the port
-// and login of hosts.NAME, then ssh, and the user of metadata, then ssh.user,
-// then $USER. Nothing if allowed_host is not a valid host.
-std::optional<HostRoute> route_host(const Config& config, const std::string& allowed_host,
+// Where allowed_host runs: the first backend that serves it; nothing if none
+// does (not a valid host, or a name no backend takes).
+std::optional<HostRoute> route_host(const std::vector<workers::ConfiguredBackend>& backends,
+                                    const std::string& allowed_host,
                                     const dunedaq::druncschema::ProcessMetadata& metadata);
+
+// Each of allowed_hosts, in the order a boot tries them, with its route.
+std::vector<std::pair<std::string, std::optional<HostRoute>>> route_hosts(
+    const std::vector<workers::ConfiguredBackend>& backends,
+    const google::protobuf::RepeatedPtrField<std::string>& allowed_hosts,
+    const dunedaq::druncschema::ProcessMetadata& metadata);
 
 }  // namespace drunc::broker

@@ -23,7 +23,11 @@ zmq::socket_t connect_to_broker(zmq::context_t& context, const std::string& endp
   return socket;
 }
 
-void send_ready(zmq::socket_t& socket) { send_report(socket, pb::WorkerReport()); }
+void send_ready(zmq::socket_t& socket, const std::string& backend) {
+  pb::WorkerReport report;
+  report.mutable_ready()->set_backend(backend);
+  send_report(socket, report);
+}
 
 void send_report(zmq::socket_t& socket, const pb::WorkerReport& report) {
   socket.send(zmq::buffer(report.SerializeAsString()), zmq::send_flags::none);

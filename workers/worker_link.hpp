@@ -1,5 +1,5 @@
 // The worker side of the link between the broker thread and a launcher
-// worker (local or SSH): an inproc DEALER whose routing id names the worker.
+// worker (of any backend): an inproc DEALER whose routing id names the worker.
 // Shared by every worker so that they speak to the broker the same way.
 #pragma once
 
@@ -21,8 +21,8 @@ void name_this_thread(const std::string& name);
 // which is the back-pressure we want (see send_report).
 zmq::socket_t connect_to_broker(zmq::context_t& context, const std::string& endpoint, const std::string& routing_id);
 
-// The first report: an empty one, meaning "ready".
-void send_ready(zmq::socket_t& socket);
+// The first report: Ready, naming the backend the worker serves.
+void send_ready(zmq::socket_t& socket, const std::string& backend);
 
 // Sends a report, waiting as long as the pipe to the broker is full.
 void send_report(zmq::socket_t& socket, const drunc_zmq::internal::WorkerReport& report);

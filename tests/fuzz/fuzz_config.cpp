@@ -10,6 +10,7 @@
 
 #include "config.hpp"
 #include "fuzz_check.hpp"
+#include "ssh/ssh_settings.hpp"
 
 using drunc::broker::Config;
 using drunc::broker::ConfigError;
@@ -29,12 +30,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(config.log_ring_lines >= 1 && config.log_ring_lines <= 10'000'000);
   FUZZ_CHECK(config.max_message_bytes >= 1024 && config.max_message_bytes <= (std::int64_t{1} << 31));
   FUZZ_CHECK(config.events_high_water_mark >= 0 && config.events_high_water_mark <= 100'000'000);
-  FUZZ_CHECK(config.ssh.workers >= 1 && config.ssh.workers <= 64);
-  FUZZ_CHECK(config.ssh.default_port >= 1 && config.ssh.default_port <= 65535);
-  FUZZ_CHECK(config.ssh.connect_timeout.count() >= 100 && config.ssh.connect_timeout.count() <= 600'000);
-  FUZZ_CHECK(config.ssh.keepalive_interval.count() >= 1000 && config.ssh.keepalive_interval.count() <= 3'600'000);
-  FUZZ_CHECK(config.ssh.idle_close.count() >= 0 && config.ssh.idle_close.count() <= 86'400'000);
-  FUZZ_CHECK(config.ssh.max_parallel_handshakes_per_host >= 1 && config.ssh.max_parallel_handshakes_per_host <= 100);
-  for (const auto& [host, settings] : config.hosts) FUZZ_CHECK(settings.port >= 0 && settings.port <= 65535);
+  const auto& ssh = config.backends.get<drunc::workers::SshSettings>();
+  FUZZ_CHECK(ssh.workers >= 1 && ssh.workers <= 64);
+  FUZZ_CHECK(ssh.default_port >= 1 && ssh.default_port <= 65535);
+  FUZZ_CHECK(ssh.connect_timeout.count() >= 100 && ssh.connect_timeout.count() <= 600'000);
+  FUZZ_CHECK(ssh.keepalive_interval.count() >= 1000 && ssh.keepalive_interval.count() <= 3'600'000);
+  FUZZ_CHECK(ssh.idle_close.count() >= 0 && ssh.idle_close.count() <= 86'400'000);
+  FUZZ_CHECK(ssh.max_parallel_handshakes_per_host >= 1 && ssh.max_parallel_handshakes_per_host <= 100);
+  for (const auto& [host, settings] : ssh.hosts) FUZZ_CHECK(settings.port >= 0 && settings.port <= 65535);
   return 0;
 }

@@ -100,8 +100,12 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
+drunc::workers::SshSettings& ssh_settings(drunc::broker::Config& config) {
+  return config.backends.get<drunc::workers::SshSettings>();
+}
+
 void configure(drunc::broker::Config& config, const TempDir& scratch) {
-  auto& ssh = config.ssh;
+  auto& ssh = ssh_settings(config);
   ssh.default_user = kUser;
   ssh.default_port = kPort;
   ssh.key_files = {client_key()};

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "fixture.hpp"
+#include "ssh/ssh_settings.hpp"
 
 namespace test::ssh {
 
@@ -51,6 +52,9 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// The SSH backend's settings in config, to adjust before the broker starts.
+drunc::workers::SshSettings& ssh_settings(drunc::broker::Config& config);
 
 // Settings that reach the test sshd: port 2222, user drunc-test (as
 // ssh.default_user; requests also set metadata.user), the test key, no agent,

@@ -64,8 +64,8 @@ std::function<void(drunc::broker::Config&)> checking_keys(const TempDir& scratch
                                                           HostKeyPolicy policy) {
   return [&scratch, known, policy](drunc::broker::Config& config) {
     configure(config, scratch);
-    config.ssh.known_hosts_files = {known};
-    config.ssh.host_key_policy = policy;
+    ssh_settings(config).known_hosts_files = {known};
+    ssh_settings(config).host_key_policy = policy;
   };
 }
 
@@ -82,7 +82,7 @@ TEST_CASE("boot on each of the four hosts: hostname is the host used, the login 
   TempDir scratch("drunc-ssh-hosts", std::filesystem::perms::all | std::filesystem::perms::sticky_bit);
   TestBroker broker([&](auto& config) {
     configure(config, scratch);
-    config.ssh.default_user = "no-such-user";  // metadata.user (drunc-test) is the one used
+    ssh_settings(config).default_user = "no-such-user";  // metadata.user (drunc-test) is the one used
   });
   auto client = broker.client();
   Events events(broker, {"state/"});
@@ -114,9 +114,9 @@ TEST_CASE("port and user per host from the config, and host:port in allowed_host
   TempDir scratch("drunc-ssh-hostconfig");
   TestBroker broker([&](auto& config) {
     configure(config, scratch);
-    config.ssh.default_port = 2299;  // nothing listens there
-    config.ssh.default_user = "no-such-user";
-    config.hosts["127.0.0.4"] = {kPort, kUser};
+    ssh_settings(config).default_port = 2299;  // nothing listens there
+    ssh_settings(config).default_user = "no-such-user";
+    ssh_settings(config).hosts["127.0.0.4"] = {kPort, kUser};
   });
   auto client = broker.client();
   Events events(broker, {"state/"});
@@ -144,8 +144,8 @@ TEST_CASE("boot falls back past a refused address, a silent one (connect timeout
   SilentListener silent;
   TestBroker broker([&](auto& config) {
     configure(config, scratch);
-    config.ssh.connect_timeout = std::chrono::milliseconds(1000);
-    config.hosts["127.0.0.4"] = {0, "root"};  // sshd allows only drunc-test: authentication fails
+    ssh_settings(config).connect_timeout = std::chrono::milliseconds(1000);
+    ssh_settings(config).hosts["127.0.0.4"] = {0, "root"};  // sshd allows only drunc-test: authentication fails
   });
   auto client = broker.client();
   Events events(broker, {"log/"});
@@ -177,7 +177,7 @@ TEST_CASE("when every host fails, the answer is an error with one reason per hos
   SilentListener silent;
   TestBroker broker([&](auto& config) {
     configure(config, scratch);
-    config.ssh.connect_timeout = std::chrono::milliseconds(1000);
+    ssh_settings(config).connect_timeout = std::chrono::milliseconds(1000);
   });
   auto client = broker.client();
   const auto marker = unique_marker("drunc-ssh-allfail");
@@ -412,7 +412,7 @@ TEST_CASE("a dropped connection: the process is reported DEAD, ends on the remot
   TempDir scratch("drunc-ssh-drop");
   TestBroker broker([&](auto& config) {
     configure(config, scratch);
-    config.ssh.keepalive_interval = std::chrono::milliseconds(1000);
+    ssh_settings(config).keepalive_interval = std::chrono::milliseconds(1000);
   });
   auto client = broker.client();
   Events events(broker, {"log/", "state/"});
@@ -689,7 +689,7 @@ TEST_CASE("an idle connection closes after idle_close") {
   TempDir scratch("drunc-ssh-idle");
   TestBroker broker([&](auto& config) {
     configure(config, scratch);
-    config.ssh.idle_close = std::chrono::milliseconds(1000);
+    ssh_settings(config).idle_close = std::chrono::milliseconds(1000);
   });
   auto client = broker.client();
   Events events(broker, {"log/"});
@@ -721,8 +721,8 @@ TEST_CASE("a host that does not answer delays neither another host's boot nor ot
   SilentListener silent;
   TestBroker broker([&](auto& config) {
     configure(config, scratch);
-    config.ssh.workers = 1;  // both hosts on one worker thread
-    config.ssh.connect_timeout = std::chrono::milliseconds(6000);
+    ssh_settings(config).workers = 1;  // both hosts on one worker thread
+    ssh_settings(config).connect_timeout = std::chrono::milliseconds(6000);
   });
   auto client = broker.client();
   const auto marker = unique_marker("drunc-ssh-slowhost");
@@ -765,8 +765,8 @@ TEST_CASE("ssh-agent authenticates when SSH_AUTH_SOCK is set and use_agent is on
 
   TestBroker broker([&](auto& config) {
     configure(config, scratch);
-    config.ssh.key_files = {};  // the key is only in the agent
-    config.ssh.use_agent = true;
+    ssh_settings(config).key_files = {};  // the key is only in the agent
+    ssh_settings(config).use_agent = true;
   });
   auto client = broker.client();
   Events events(broker, {"state/"});
@@ -785,7 +785,7 @@ TEST_CASE("a peer that stops answering is detected by keepalives: the process is
   TempDir scratch("drunc-ssh-silentpeer");
   TestBroker broker([&](auto& config) {
     configure(config, scratch);
-    config.ssh.keepalive_interval = std::chrono::milliseconds(1000);
+    ssh_settings(config).keepalive_interval = std::chrono::milliseconds(1000);
   });
   auto client = broker.client();
   Events events(broker, {"log/", "state/"});

@@ -3,8 +3,12 @@
 #include <unistd.h>
 
 #include "config.hpp"
+#include "local/local_backend.hpp"
+#include "ssh/ssh_backend.hpp"
 
 using namespace drunc::broker;
+using drunc::workers::LocalSettings;
+using drunc::workers::SshSettings;
 
 TEST_CASE("the built-in configuration is config/broker.json and gives the documented defaults") {
   const Config config = default_config();
@@ -25,8 +29,28 @@ TEST_CASE("keys not given keep their defaults: this machine's hostname is always
   CHECK(config.control_endpoint == "tcp://127.0.0.1:5555");
   char hostname[256] = {};
   ::gethostname(hostname, sizeof hostname - 1);
-  CHECK(std::find(config.local_hosts.begin(), config.local_hosts.end(), hostname) != config.local_hosts.end());
-  CHECK(std::find(config.local_hosts.begin(), config.local_hosts.end(), "localhost") != config.local_hosts.end());
+  const auto& local_hosts = config.backends.get<LocalSettings>().hosts;
+  CHECK(std::find(local_hosts.begin(), local_hosts.end(), hostname) != local_hosts.end());
+  CHECK(std::find(local_hosts.begin(), local_hosts.end(), "localhost") != local_hosts.end());
+}
+
+TEST_CASE("each backend reads backends.NAME, or its keys from before backends existed") {
+  const Config legacy = parse_config(R"({"local_hosts": ["here"], "hosts": {"daq-01": {"port": 2222}},
+                                         "ssh": {"workers": 3, "user": "daq"}})", "test");
+  const Config sections = parse_config(R"({"backends": {"local": {"hosts": ["here"]},
+                                           "ssh": {"workers": 3, "user": "daq", "hosts": {"daq-01": {"port": 2222}}}}})",
+                                       "test");
+  for (const Config* config : {&legacy, &sections}) {
+    CHECK(config->backends.get<LocalSettings>().hosts.front() == "here");
+    const auto& ssh = config->backends.get<SshSettings>();
+    CHECK(ssh.workers == 3);
+    CHECK(ssh.default_user == "daq");
+    CHECK(ssh.hosts.at("daq-01").port == 2222);
+  }
+  // The table's order: local first, ssh last.
+  REQUIRE(legacy.backends.entries.size() == 2);
+  CHECK(legacy.backends.entries.front().type.name == "local");
+  CHECK(legacy.backends.entries.back().type.name == "ssh");
 }
 
 TEST_CASE("configuration errors name the setting") {
@@ -56,6 +80,19 @@ TEST_CASE("configuration errors name the setting") {
              Catch::Contains("ssh.known_hosts_files") && Catch::Contains("/nonexistent/kh"));
   CHECK_THAT(error_of(R"({"ssh": {"accepted_hosts_file": "/etc/hostname/drunc/known_hosts"}})"),
              Catch::Contains("ssh.accepted_hosts_file") && Catch::Contains("cannot be written"));
+  CHECK_THAT(error_of(R"({"backends": {"kubernetes": {}}})"), Catch::Contains("unknown setting \"backends.kubernetes\""));
+  CHECK_THAT(error_of(R"({"backends": []})"), Catch::Contains("backends"));
+  CHECK_THAT(error_of(R"({"backends": {"ssh": {"wrokers": 2}}})"), Catch::Contains("unknown setting \"backends.ssh.wrokers\""));
+  CHECK_THAT(error_of(R"({"backends": {"ssh": {"workers": 0}}})"), Catch::Contains("backends.ssh.workers"));
+  CHECK_THAT(error_of(R"({"backends": {"local": {"hosts": []}}})"),
+             Catch::Contains("backends.local.hosts") && Catch::Contains("at least one"));
+  CHECK_THAT(error_of(R"({"backends": {"local": {"names": []}}})"), Catch::Contains("unknown setting \"backends.local.names\""));
+  CHECK_THAT(error_of(R"({"backends": {"ssh": {"hosts": {"a": {"port": 0}}}}})"), Catch::Contains("backends.ssh.hosts.a.port"));
+  CHECK_THAT(error_of(R"({"ssh": {"hosts": {}}})"), Catch::Contains("unknown setting \"ssh.hosts\""));
+  CHECK_THAT(error_of(R"({"hosts": {"a": {"prot": 1}}})"), Catch::Contains("unknown setting \"hosts.a.prot\""));
+  CHECK_THAT(error_of(R"({"local_hosts": ["x"], "backends": {"local": {"hosts": ["y"]}}})"),
+             Catch::Contains("local_hosts") && Catch::Contains("not both"));
+  CHECK_THAT(error_of(R"({"ssh": {}, "backends": {"ssh": {}}})"), Catch::Contains("\"ssh\"") && Catch::Contains("not both"));
   CHECK(error_of(R"({"ssh": {"known_hosts_files": ["/nonexistent/kh"], "host_key_policy": "accept-new",
                      "accepted_hosts_file": "/tmp/drunc-unit/sub/known_hosts"}})") == "no error");
 }

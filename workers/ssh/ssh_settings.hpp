@@ -1,8 +1,10 @@
-// How the SSH transport connects: filled from the broker configuration's
-// "ssh" object (docs/CONFIG.md), read by the SSH workers.
+// How the SSH backend connects: parsed by ssh_backend.cpp from the
+// configuration's backends.ssh (or "ssh" and "hosts"; docs/CONFIG.md), read
+// by the SSH workers.
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,13 @@ struct SshSettings {
   std::chrono::milliseconds keepalive_interval{5000};
   std::chrono::milliseconds idle_close{60000};       // an unused connection closes after this
   int max_parallel_handshakes_per_host = 8;          // OpenSSH's MaxStartups begins dropping at 10
+
+  // Per-host login ("hosts": {"name": {"port": 2222, "user": "daq"}}).
+  struct HostLogin {
+    int port = 0;      // 0: default_port
+    std::string user;  // empty: ProcessMetadata.user, then default_user
+  };
+  std::map<std::string, HostLogin> hosts;
 };
 
 }  // namespace drunc::workers

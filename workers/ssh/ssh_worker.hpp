@@ -4,8 +4,8 @@
 // Owns its thread, a DEALER socket connected to the broker's worker endpoint
 // (routing id given at construction), its libssh2 sessions (never shared with
 // another thread) and their channels. Speaks the same messages as
-// LocalLauncher (drunc_zmq.internal.WorkerCommand in, WorkerReport out; a
-// report with an empty uuid when ready); Launch carries user, host and port.
+// LocalLauncher (drunc_zmq.internal.WorkerCommand in, WorkerReport out;
+// Ready naming the "ssh" backend first); Launch carries user, host and port.
 //
 // One epoll loop serves the command socket and every session's socket, all
 // non-blocking: a slow or dead host never delays another. Connections are
@@ -25,16 +25,17 @@
 
 #include <zmq.hpp>
 
+#include "backend.hpp"
 #include "ssh/ssh_settings.hpp"
 
 namespace drunc::workers {
 
-class SshWorker {
+class SshWorker : public Worker {
  public:
   SshWorker(zmq::context_t& context, std::string worker_endpoint, std::string routing_id, SshSettings settings);
   // Stops the thread; open sessions are closed, which makes the remote sides
   // kill whatever still runs there.
-  ~SshWorker();
+  ~SshWorker() override;
 
   SshWorker(const SshWorker&) = delete;
   SshWorker& operator=(const SshWorker&) = delete;

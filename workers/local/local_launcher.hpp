@@ -6,7 +6,7 @@
 // Threads talk to it only through that socket:
 //   in:  drunc_zmq.internal.WorkerCommand (Launch, Kill)
 //   out: drunc_zmq.internal.WorkerReport  (Started | StartFailed, OutputLines..., Exited),
-//        plus one report with an empty uuid when it is ready.
+//        starting with Ready (naming its backend).
 // For each Launch it reports Started or StartFailed, then the output lines,
 // then Exited once the process has ended and its output is drained.
 //
@@ -20,14 +20,18 @@
 
 #include <zmq.hpp>
 
+#include "backend.hpp"
+
 namespace drunc::workers {
 
-class LocalLauncher {
+class LocalLauncher : public Worker {
  public:
-  // Starts the thread; it connects to worker_endpoint (bound by the broker).
-  LocalLauncher(zmq::context_t& context, std::string worker_endpoint, std::string routing_id);
+  // Starts the thread; it connects to worker_endpoint (bound by the broker)
+  // and says it is ready for backend (the local backend's name, or another
+  // backend's that reuses this launcher).
+  LocalLauncher(zmq::context_t& context, std::string worker_endpoint, std::string routing_id, std::string backend);
   // Stops the thread; children still running get SIGKILL on their process group.
-  ~LocalLauncher();
+  ~LocalLauncher() override;
 
   LocalLauncher(const LocalLauncher&) = delete;
   LocalLauncher& operator=(const LocalLauncher&) = delete;
@@ -35,6 +39,7 @@ class LocalLauncher {
  private:
   void run(zmq::context_t& context, const std::string& worker_endpoint, const std::string& routing_id);
 
+  std::string backend_;
   int stop_fd_ = -1;  // eventfd: written by the destructor to end the loop
   std::thread thread_;
 };

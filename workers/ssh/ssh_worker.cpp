@@ -1,4 +1,4 @@
-#include "ssh_worker.hpp"
+#include "ssh/ssh_worker.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -33,6 +33,7 @@
 #include "ssh/libssh2_handles.hpp"
 #include "ssh/remote_command.hpp"
 #include "ssh/resolver.hpp"
+#include "ssh/ssh_backend.hpp"
 
 namespace drunc::workers {
 namespace {
@@ -923,7 +924,7 @@ void SshWorker::run(zmq::context_t& context, const std::string& worker_endpoint,
   try {
     zmq::socket_t socket = connect_to_broker(context, worker_endpoint, routing_id);
     Loop loop(socket, stop_fd_, settings_);
-    send_ready(socket);
+    send_ready(socket, kSshBackend);
     loop.run();
   } catch (const std::exception& error) {
     // The loop is gone, and with it every session: the remote wrappers end their groups.

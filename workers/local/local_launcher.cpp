@@ -1,4 +1,4 @@
-#include "local_launcher.hpp"
+#include "local/local_launcher.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -500,8 +500,9 @@ void Loop::send(const pb::WorkerReport& report) {
 
 }  // namespace
 
-LocalLauncher::LocalLauncher(zmq::context_t& context, std::string worker_endpoint, std::string routing_id)
-    : stop_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+LocalLauncher::LocalLauncher(zmq::context_t& context, std::string worker_endpoint, std::string routing_id,
+                             std::string backend)
+    : backend_(std::move(backend)), stop_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   if (stop_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   thread_ = std::thread([this, &context, worker_endpoint = std::move(worker_endpoint),
                          routing_id = std::move(routing_id)] { run(context, worker_endpoint, routing_id); });
@@ -520,7 +521,7 @@ void LocalLauncher::run(zmq::context_t& context, const std::string& worker_endpo
   try {
     zmq::socket_t socket = connect_to_broker(context, worker_endpoint, routing_id);
     Loop loop(socket, stop_fd_);
-    send_ready(socket);
+    send_ready(socket, backend_);
     loop.run();
   } catch (const std::exception& error) {
     // The loop is gone, and with it every child (its destructor killed them).
