@@ -26,6 +26,9 @@ fi
 
 pm() { echo; echo "\$ drunc-pm $*"; "$bin/client/drunc-pm" "$@"; }
 pm describe
+# Run again, the demo replaces its session: drunc-pm refuses duplicate names.
+"$bin/client/drunc-pm" kill --session demo >/dev/null 2>&1 || true
+"$bin/client/drunc-pm" flush --session demo >/dev/null 2>&1 || true
 pm boot --file config/demo-session.json
 pm ps
 pm logs --name run-control --how-far 5
@@ -33,4 +36,4 @@ pm logs --name '^readout-01$' --how-far 5
 pm logs --name calibration
 echo
 echo "The broker is still running. Try:  build/client/drunc-pm ps --long-format"
-echo "Stop the demo with:                build/client/drunc-pm terminate && kill \$(cat /tmp/drunc-broker.pid)"
+echo "Stop the demo with:                build/client/drunc-pm terminate --yes && kill \$(cat /tmp/drunc-broker.pid)"
