@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,11 +45,25 @@ void kill_all(const std::vector<int>& pids) {
   for (int pid : pids) ::kill(pid, SIGKILL);
 }
 
-// The kernel wait channel of this process's local launcher thread.
-std::string launcher_wait_channel() {
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task"))
-    if (read_file(task.path() / "comm") == "drunc-local\n") return read_file(task.path() / "wchan");
-  return {};
+// Whether this process's local launcher thread sleeps in send_report's wait
+// for room: poll(2) (or ppoll) on two fds, the socket's and the stop fd, with
+// no timeout. Nothing else on that thread polls two fds for ever (its loop
+// sleeps in epoll_wait). The kernel fills /proc/.../syscall only for a task
+// that is asleep and stays asleep while it is read (else "running"), so a
+// woken launcher on its way out of the wait never matches.
+bool launcher_sleeps_in_a_send() {
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    if (read_file(task.path() / "comm") != "drunc-local\n") continue;
+    std::istringstream fields(read_file(task.path() / "syscall"));
+    long number = -1;
+    unsigned long fds = 0, count = 0, timeout = 0;
+    if (!(fields >> number >> std::hex >> fds >> count >> timeout)) return false;  // "running"
+#ifdef SYS_poll
+    if (number == SYS_poll) return count == 2 && static_cast<int>(timeout) == -1;  // an int: shown as 0xffffffff
+#endif
+    return number == SYS_ppoll && count == 2 && timeout == 0;  // no timespec: no timeout
+  }
+  return false;
 }
 
 std::filesystem::perms mode_of(const std::filesystem::path& path) {
@@ -230,30 +245,37 @@ TEST_CASE("a launcher whose reports the broker no longer reads still stops") {
   });
   drunc::client::Client client(broker->control_endpoint(), kPatience);
   const auto marker = unique_marker("drunc-flood");
+  // The launcher blocks once about 2,000 reports (ZeroMQ's high-water marks)
+  // wait in its pipe to the broker, one report per read of yes's output. A
+  // pipe of one page (not 64 KiB) keeps those reads small: filling the pipe
+  // to the broker then takes ~8 MB of output, not ~130 MB, which took the
+  // launcher longer than kPatience under ASan or TSan on a busy machine.
+  const auto line = marker + " " + std::string(500, 'x');
   {
     Events events(broker->events_endpoint(), client, {"log/"});
-    const auto uuid = boot(client, boot_request("flood", "yes", {marker}));
-    events.wait_for_line(uuid, marker);  // yes is running
+    const auto uuid = boot(client, boot_request("flood", "/usr/bin/python3",
+                                                {"-c",
+                                                 "import fcntl, os, sys\n"
+                                                 "fcntl.fcntl(1, fcntl.F_SETPIPE_SZ, 4096)\n"
+                                                 "os.execvp('yes', ['yes', sys.argv[1]])",
+                                                 line}));
+    events.wait_for_line(uuid, line);  // yes is running
   }
   const auto pids = processes_with_marker(marker);
   REQUIRE(pids.size() >= 1);
 
   // The broker thread dies: nobody reads the launcher's reports any more. It
-  // fills the pipe to the broker, then waits in a send for room: in poll(),
-  // no longer in its loop's epoll_wait, and it stays there.
+  // fills the pipe to the broker, then waits in a send for room. Once it
+  // sleeps there after the broker thread died, nothing but its stop can wake
+  // it: a command the broker sent before dying would have woken it already.
+  // So one sighting proves it; there is no event for it, hence the polling.
   broker->inject_fault_for_test("fault");
   REQUIRE(failure.get_future().wait_for(kPatience) == std::future_status::ready);
-  auto waits_in_a_send = [] {
-    const auto channel = launcher_wait_channel();
-    return channel.find("poll") != std::string::npos && channel.find("ep_poll") == std::string::npos;
-  };
   const auto blocked_until = std::chrono::steady_clock::now() + kPatience;
-  int in_a_row = 0;
-  while (in_a_row < 10 && std::chrono::steady_clock::now() < blocked_until) {
-    in_a_row = waits_in_a_send() ? in_a_row + 1 : 0;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling /proc: there is no event for it
-  }
-  REQUIRE(in_a_row == 10);
+  bool blocked = false;
+  while (!(blocked = launcher_sleeps_in_a_send()) && std::chrono::steady_clock::now() < blocked_until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(blocked);
 
   // Destroying the broker stops the launcher, which must not wait for the broker forever.
   auto stopped = std::make_shared<std::promise<void>>();
