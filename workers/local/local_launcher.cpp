@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -23,7 +22,7 @@
 #include "drunc_zmq/internal.pb.h"
 #include "launch_script.hpp"
 #include "line_splitter.hpp"
-#include "worker_link.hpp"
+#include "worker_loop.hpp"
 
 extern char** environ;
 
@@ -167,49 +166,35 @@ int open_log_file(const LogFile& log, std::string& reason) {
 }
 
 // The launcher's loop and the state it owns; lives on the launcher thread.
-class Loop {
+class Loop : public WorkerLoop {
  public:
-  Loop(zmq::socket_t& socket, int stop_fd);
-  ~Loop();
-  void run();
+  explicit Loop(zmq::socket_t& socket, int stop_fd) : WorkerLoop(socket, stop_fd, "local launcher") {}
+  ~Loop() override;
 
  private:
   // Commands from the broker
-  void drain_commands();
+  void on_command(const pb::WorkerCommand& command) override;
   void launch(const pb::Launch& launch);
   void kill(const pb::Kill& kill);
 
   // Children
+  void on_ready(int fd, std::uint32_t events) override;
   void read_output(Child& child);
   void notice_exit(Child& child);
   void close_output(Child& child);
   void report_exit_when_done(Child& child);
 
   // Timers
-  int milliseconds_to_next_timer() const;
-  void fire_timers();
+  int milliseconds_to_wait() const override;
+  void after_events() override;
 
-  void watch(int fd, Child* child);
-  void unwatch(int fd);
-  void send(const pb::WorkerReport& report);
+  void watch_child(int fd, Child* child);
+  void unwatch_child(int fd);
 
-  zmq::socket_t& socket_;
-  int stop_fd_;
-  int epoll_fd_;
-  int socket_fd_;
-  bool stopping_ = false;
   Lifeline lifeline_;
   std::unordered_map<std::string, std::unique_ptr<Child>> children_;  // by uuid
   std::unordered_map<int, Child*> child_of_fd_;                        // pidfds and output pipes
 };
-
-Loop::Loop(zmq::socket_t& socket, int stop_fd)
-    : socket_(socket), stop_fd_(stop_fd), epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)) {
-  if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
-  socket_fd_ = socket_.get(zmq::sockopt::fd);
-  watch(socket_fd_, nullptr);
-  watch(stop_fd_, nullptr);
-}
 
 Loop::~Loop() {
   for (auto& [uuid, child] : children_) {
@@ -219,42 +204,13 @@ Loop::~Loop() {
     ::close(child->pidfd);
     if (child->output_fd >= 0) ::close(child->output_fd);
   }
-  ::close(epoll_fd_);
-}
-
-void Loop::run() {
-  std::array<epoll_event, 64> events;
-  while (!stopping_) {
-    // The ZeroMQ fd only signals that the socket's state may have changed:
-    // drain every pending command before sleeping again.
-    drain_commands();
-    const int n = ::epoll_wait(epoll_fd_, events.data(), events.size(), milliseconds_to_next_timer());
-    if (n < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "epoll_wait");
-    for (int i = 0; i < n; ++i) {
-      const int fd = events[i].data.fd;
-      if (fd == stop_fd_) {
-        stopping_ = true;
-        continue;
-      }
-      auto found = child_of_fd_.find(fd);
-      if (found == child_of_fd_.end()) continue;  // socket fd, or closed earlier in this batch
-      Child& child = *found->second;
-      if (fd == child.pidfd)
-        notice_exit(child);
-      else
-        read_output(child);
-    }
-    fire_timers();
-  }
 }
 
 // ---- Commands from the broker ----------------------------------------------
 
-void Loop::drain_commands() {
-  workers::drain_commands(socket_, "local launcher", [this](const pb::WorkerCommand& command) {
-    if (command.has_launch()) launch(command.launch());
-    if (command.has_kill()) kill(command.kill());
-  });
+void Loop::on_command(const pb::WorkerCommand& command) {
+  if (command.has_launch()) launch(command.launch());
+  if (command.has_kill()) kill(command.kill());
 }
 
 void Loop::launch(const pb::Launch& launch) {
@@ -349,8 +305,8 @@ void Loop::launch(const pb::Launch& launch) {
     send(report);
     return;
   }
-  watch(child->pidfd, child.get());
-  watch(child->output_fd, child.get());
+  watch_child(child->pidfd, child.get());
+  watch_child(child->output_fd, child.get());
   children_.emplace(launch.uuid(), std::move(child));
 
   report.mutable_started()->set_pid(pid);
@@ -371,6 +327,16 @@ void Loop::kill(const pb::Kill& kill) {
 }
 
 // ---- Children ----------------------------------------------------------------
+
+void Loop::on_ready(int fd, std::uint32_t) {
+  auto found = child_of_fd_.find(fd);
+  if (found == child_of_fd_.end()) return;  // closed earlier in this batch
+  Child& child = *found->second;
+  if (fd == child.pidfd)
+    notice_exit(child);
+  else
+    read_output(child);
+}
 
 void Loop::read_output(Child& child) {
   static thread_local std::array<char, 64 * 1024> buffer;
@@ -402,13 +368,13 @@ void Loop::notice_exit(Child& child) {
   siginfo_t info{};
   if (::waitid(P_PIDFD, child.pidfd, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
   child.exit = exit_of(info);
-  unwatch(child.pidfd);  // a zombie's pidfd stays readable
+  unwatch_child(child.pidfd);  // a zombie's pidfd stays readable
   if (child.output_fd >= 0) child.output_deadline = Clock::now() + kOutputDrainGrace;
   report_exit_when_done(child);
 }
 
 void Loop::close_output(Child& child) {
-  unwatch(child.output_fd);
+  unwatch_child(child.output_fd);
   ::close(child.output_fd);
   child.output_fd = -1;
 }
@@ -438,7 +404,7 @@ void Loop::report_exit_when_done(Child& child) {
 
 // ---- Timers ------------------------------------------------------------------
 
-int Loop::milliseconds_to_next_timer() const {
+int Loop::milliseconds_to_wait() const {
   std::optional<Clock::time_point> next;
   auto consider = [&next](const std::optional<Clock::time_point>& deadline) {
     if (deadline && (!next || *deadline < *next)) next = deadline;
@@ -452,7 +418,8 @@ int Loop::milliseconds_to_next_timer() const {
   return wait < 0 ? 0 : static_cast<int>(wait);
 }
 
-void Loop::fire_timers() {
+// Timers run after every wait.
+void Loop::after_events() {
   const auto now = Clock::now();
   for (auto& [uuid, child] : children_) {
     if (child->sigkill_deadline && *child->sigkill_deadline <= now) {
@@ -480,54 +447,21 @@ void Loop::fire_timers() {
 
 // ---- Plumbing ----------------------------------------------------------------
 
-void Loop::watch(int fd, Child* child) {
-  epoll_event event{};
-  event.events = EPOLLIN;
-  event.data.fd = fd;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0)
-    throw std::system_error(errno, std::generic_category(), "epoll_ctl add");
-  if (child) child_of_fd_[fd] = child;
+void Loop::watch_child(int fd, Child* child) {
+  watch(fd, EPOLLIN);
+  child_of_fd_[fd] = child;
 }
 
-void Loop::unwatch(int fd) {
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+void Loop::unwatch_child(int fd) {
+  unwatch(fd);
   child_of_fd_.erase(fd);
-}
-
-void Loop::send(const pb::WorkerReport& report) {
-  if (!send_report(socket_, report, stop_fd_)) stopping_ = true;
 }
 
 }  // namespace
 
 LocalLauncher::LocalLauncher(zmq::context_t& context, std::string worker_endpoint, std::string routing_id,
                              std::string backend)
-    : backend_(std::move(backend)), stop_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-  if (stop_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-  thread_ = std::thread([this, &context, worker_endpoint = std::move(worker_endpoint),
-                         routing_id = std::move(routing_id)] { run(context, worker_endpoint, routing_id); });
-}
-
-LocalLauncher::~LocalLauncher() {
-  const std::uint64_t one = 1;
-  [[maybe_unused]] auto written = ::write(stop_fd_, &one, sizeof one);
-  thread_.join();
-  ::close(stop_fd_);
-}
-
-void LocalLauncher::run(zmq::context_t& context, const std::string& worker_endpoint,
-                        const std::string& routing_id) {
-  name_this_thread("drunc-" + routing_id);
-  try {
-    zmq::socket_t socket = connect_to_broker(context, worker_endpoint, routing_id);
-    Loop loop(socket, stop_fd_);
-    send_ready(socket, backend_);
-    loop.run();
-  } catch (const std::exception& error) {
-    // The loop is gone, and with it every child (its destructor killed them).
-    spdlog::critical("local launcher stopped: {}", error.what());
-    report_worker_failure(context, worker_endpoint, routing_id, error.what());
-  }
-}
+    : WorkerThread(context, std::move(worker_endpoint), std::move(routing_id), std::move(backend),
+                   [](zmq::socket_t& socket, int stop_fd) { return std::make_unique<Loop>(socket, stop_fd); }) {}
 
 }  // namespace drunc::workers

@@ -16,32 +16,20 @@
 #pragma once
 
 #include <string>
-#include <thread>
 
 #include <zmq.hpp>
 
-#include "backend.hpp"
+#include "worker_loop.hpp"
 
 namespace drunc::workers {
 
-class LocalLauncher : public Worker {
+class LocalLauncher : public WorkerThread {
  public:
   // Starts the thread; it connects to worker_endpoint (bound by the broker)
   // and says it is ready for backend (the local backend's name, or another
-  // backend's that reuses this launcher).
+  // backend's that reuses this launcher). Destroying it stops the thread;
+  // children still running get SIGKILL on their process group.
   LocalLauncher(zmq::context_t& context, std::string worker_endpoint, std::string routing_id, std::string backend);
-  // Stops the thread; children still running get SIGKILL on their process group.
-  ~LocalLauncher() override;
-
-  LocalLauncher(const LocalLauncher&) = delete;
-  LocalLauncher& operator=(const LocalLauncher&) = delete;
-
- private:
-  void run(zmq::context_t& context, const std::string& worker_endpoint, const std::string& routing_id);
-
-  std::string backend_;
-  int stop_fd_ = -1;  // eventfd: written by the destructor to end the loop
-  std::thread thread_;
 };
 
 }  // namespace drunc::workers

@@ -7,11 +7,11 @@
 // LocalLauncher (drunc_zmq.internal.WorkerCommand in, WorkerReport out;
 // Ready naming the "ssh" backend first); Launch carries user, host and port.
 //
-// One epoll loop serves the command socket and every session's socket, all
-// non-blocking: a slow or dead host never delays another. Connections are
-// pooled per (user, host, port): every process on a host shares one, until
-// the server refuses another channel (OpenSSH's MaxSessions), then another
-// connection opens. Handshakes to one host are limited in parallel.
+// One epoll loop (worker_loop.hpp) serves the command socket and every
+// session's socket, all non-blocking: a slow or dead host never delays
+// another. Its parts, in ssh/: the pool of connections per (user, host, port)
+// (pool.hpp), each connection's setup and keepalives (connection.hpp), each
+// process's channel (remote_process.hpp).
 //
 // Each process runs in one channel through remote_command(): its pid comes
 // first on stderr (then Started is reported), signals go as words on the
@@ -21,31 +21,19 @@
 #pragma once
 
 #include <string>
-#include <thread>
 
 #include <zmq.hpp>
 
-#include "backend.hpp"
 #include "ssh/ssh_settings.hpp"
+#include "worker_loop.hpp"
 
 namespace drunc::workers {
 
-class SshWorker : public Worker {
+class SshWorker : public WorkerThread {
  public:
   SshWorker(zmq::context_t& context, std::string worker_endpoint, std::string routing_id, SshSettings settings);
-  // Stops the thread; open sessions are closed, which makes the remote sides
-  // kill whatever still runs there.
-  ~SshWorker() override;
-
-  SshWorker(const SshWorker&) = delete;
-  SshWorker& operator=(const SshWorker&) = delete;
-
- private:
-  void run(zmq::context_t& context, const std::string& worker_endpoint, const std::string& routing_id);
-
-  SshSettings settings_;
-  int stop_fd_ = -1;
-  std::thread thread_;
+  // (~WorkerThread) Stops the thread; open sessions are closed, which makes
+  // the remote sides kill whatever still runs there.
 };
 
 }  // namespace drunc::workers
