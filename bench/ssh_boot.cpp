@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,7 +21,9 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <iterator>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <unordered_set>
@@ -29,6 +32,7 @@
 #include "client.hpp"
 #include "report.hpp"
 #include "sessions.hpp"
+#include "thread_cpu.hpp"
 
 extern char** environ;
 
@@ -172,6 +176,46 @@ int wait_until_clean(const SshTarget& target) {
     if (left == 0 || Clock::now() > deadline) return left;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+}
+
+// CPU time (user + system, seconds) of the two sides, read once nothing is
+// left (wait_until_clean), so that the difference between two readings is
+// what one method cost. client: the children this process reaped (ssh
+// clients and masters; drunc-zmq's broker threads are counted apart, by
+// name); server: the test sshd listener's reaped descendants (each
+// connection's sshd processes, and through them the login shells, wrappers,
+// tee and commands, all waited for by their parents).
+struct CpuTimes {
+  double client = 0, server = 0;
+};
+
+CpuTimes cpu_times(const SshTarget& target) {
+  CpuTimes times;
+  rusage usage{};
+  ::getrusage(RUSAGE_CHILDREN, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  times.client = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+  std::ifstream stat("/proc/" + std::to_string(sshd_listener(target)) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');
+  if (close != std::string::npos) {
+    // After "pid (comm) ": fields 3 to 52; utime, stime, cutime, cstime are 14 to 17.
+    std::istringstream fields(text.substr(close + 2));
+    std::string field;
+    double ticks = 0;
+    for (int number = 3; number <= 17 && (fields >> field); ++number)
+      if (number >= 14) ticks += std::stod(field);
+    times.server = ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
+  return times;
+}
+
+// The in-process broker's own threads (its ZeroMQ I/O thread is named like
+// the clients' and left out).
+double broker_threads_cpu() {
+  double seconds = thread_cpu_seconds("drunc-broker");
+  for (int worker = 0; worker < 64; ++worker) seconds += thread_cpu_seconds("drunc-ssh-" + std::to_string(worker));
+  return seconds;
 }
 
 void prepare_log_directory(const SshTarget& target, const std::string& directory) {
@@ -450,12 +494,14 @@ class ShellMethod {
 
 struct ShellFigures {
   double boot = 0, kill = 0;
+  CpuTimes cpu;  // per start, from before the boot to all cleaned up
   int retries = 0, masters = 0, logs_missing = 0, left = 0;
 };
 
 ShellFigures run_shell_method(const std::string& method, const SshTarget& target, const SshBootOptions& options,
                               int count) {
   ShellFigures figures;
+  const CpuTimes before = cpu_times(target);
   {
     ShellMethod shell(target, options, count);
     if (method == "sequential") {
@@ -471,6 +517,8 @@ ShellFigures run_shell_method(const std::string& method, const SshTarget& target
     figures.masters = shell.masters();
   }
   figures.left = wait_until_clean(target);
+  const CpuTimes after = cpu_times(target);
+  figures.cpu = {(after.client - before.client) / count, (after.server - before.server) / count};
   figures.logs_missing = check_and_clear_logs(options.log_directory, "shell-", count);
   return figures;
 }
@@ -483,6 +531,7 @@ struct DruncFigures {
   double kill = 0;         // terminate, until every process is DEAD
   double rss_mib = 0;      // drunc-broker as a program only
   int threads = 0;
+  CpuTimes cpu;            // per start, from before the broker starts to all cleaned up (in-process broker only)
   int logs_missing = 0, left = 0;
 };
 
@@ -492,7 +541,6 @@ void boot_and_terminate(drunc::client::Client& client, drunc::client::Subscriber
                         const std::vector<std::string>& hosts, int count, const std::string& log_directory,
                         DruncFigures& figures, const std::function<void()>& before_kill) {
   std::unordered_set<std::string> pending;
-  std::unordered_set<std::string> ready;
   const auto start = Clock::now();
   for (int i = 0; i < count; ++i) {
     pm::BootRequest request;
@@ -507,33 +555,33 @@ void boot_and_terminate(drunc::client::Client& client, drunc::client::Subscriber
     request.mutable_process_restriction()->add_allowed_hosts(hosts[static_cast<std::size_t>(i) % hosts.size()]);
     pending.insert(client.send(Command::boot, &request));
   }
-  bool all_running = false, all_ready = false;
-  while (!all_running || !all_ready) {
-    if (!pending.empty()) {
-      if (auto reply = client.receive(std::chrono::milliseconds(1))) {
-        if (!reply->more && pending.erase(reply->request_id)) {
-          if (reply->response.flag() != pm::EXECUTED_SUCCESSFULLY)
-            throw std::runtime_error("boot failed: " + drunc::client::response_text(reply->response));
-          if (pending.empty()) {
-            figures.running = seconds_since(start);
-            all_running = true;
-          }
-        }
+  // The feed is read in a thread of its own and the replies here, each
+  // blocking until something comes, so that the bench spends no CPU waiting
+  // (it shares the broker's core).
+  std::thread reader([&] {
+    std::unordered_set<std::string> ready;
+    while (static_cast<int>(ready.size()) < count && Clock::now() - start < kDeadline)
+      if (auto event = feed.next(std::chrono::milliseconds(100))) {
+        pm::LogLine line;
+        if (line.ParseFromString(event->payload) && line.line() == "ready") ready.insert(event->topic);
       }
+    if (static_cast<int>(ready.size()) == count) figures.first_lines = seconds_since(start);
+  });
+  std::string error;
+  while (!pending.empty()) {
+    if (Clock::now() - start > kDeadline) {
+      error = "drunc-zmq: boot answers missing after 180 s";
+      break;
     }
-    while (auto event = feed.next(std::chrono::milliseconds(pending.empty() ? 1 : 0))) {
-      pm::LogLine line;
-      if (line.ParseFromString(event->payload) && line.line() == "ready") ready.insert(event->topic);
-      if (!all_ready && static_cast<int>(ready.size()) == count) {
-        figures.first_lines = seconds_since(start);
-        all_ready = true;
-      }
-      if (all_ready) break;
-    }
-    if (Clock::now() - start > kDeadline)
-      throw std::runtime_error("drunc-zmq: " + std::to_string(ready.size()) + " of " + std::to_string(count) +
-                               " first lines after 180 s");
+    auto reply = client.receive(std::chrono::milliseconds(100));
+    if (!reply || reply->more || !pending.erase(reply->request_id)) continue;
+    if (reply->response.flag() != pm::EXECUTED_SUCCESSFULLY && error.empty())
+      error = "boot failed: " + drunc::client::response_text(reply->response);
+    if (pending.empty()) figures.running = seconds_since(start);
   }
+  reader.join();
+  if (!error.empty()) throw std::runtime_error(error);
+  if (figures.first_lines == 0) throw std::runtime_error("drunc-zmq: not every first line within 180 s");
   if (before_kill) before_kill();
   const auto kill_start = Clock::now();
   const auto killed = client.terminate();
@@ -544,14 +592,18 @@ void boot_and_terminate(drunc::client::Client& client, drunc::client::Subscriber
 DruncFigures drunc_in_process(const SshTarget& target, const drunc::broker::Config& config,
                               const SshBootOptions& options) {
   DruncFigures figures;
+  const CpuTimes before = cpu_times(target);
   {
     drunc::broker::Broker broker(config);
     drunc::client::Client client(broker.control_endpoint(), std::chrono::seconds(120));
     drunc::client::Subscriber feed(broker.events_endpoint(), {std::string("log/") + kSession + "/"});
     if (!feed.wait_until_live(client, std::chrono::seconds(10))) throw std::runtime_error("the feed did not come live");
     boot_and_terminate(client, feed, target.hosts, options.count, options.log_directory, figures, {});
+    figures.cpu.client = broker_threads_cpu() / options.count;
   }
   figures.left = wait_until_clean(target);
+  const CpuTimes after = cpu_times(target);
+  figures.cpu.server = (after.server - before.server) / options.count;
   figures.logs_missing = check_and_clear_logs(options.log_directory, "drunc-", options.count);
   return figures;
 }
@@ -564,6 +616,12 @@ std::string join(const std::vector<int>& values) {
   std::string text;
   for (const int value : values) text += (text.empty() ? "" : " ") + std::to_string(value);
   return text;
+}
+
+// drunc-zmq's handshakes in flight per host, so that over all the test hosts
+// (one sshd) there are no more than the shell methods have.
+int handshakes_per_host(const SshTarget& target, const SshBootOptions& options) {
+  return std::max(1, options.startups / static_cast<int>(target.hosts.size()));
 }
 
 void become_subreaper() {
@@ -581,14 +639,22 @@ void run_ssh_boot(const std::string& scenario, const SshTarget& target, const dr
   std::vector<double> running, first_lines, kill;
   std::map<std::string, std::vector<double>> boots, kills;
   std::map<std::string, std::vector<int>> retries, masters;
+  std::map<std::string, std::vector<double>> client_cpu, server_cpu;  // ms per start, by method
   int logs_missing = 0, left = 0;
   if (wait_until_clean(target) != 0) throw std::runtime_error("the test sshd has connections or processes left from before");
+  // The test hosts are one sshd, whose MaxStartups counts the handshakes to
+  // all of them: drunc-zmq's limit per host is shared out as the shell methods' is.
+  drunc::broker::Config drunc_config = config;
+  drunc_config.ssh.max_parallel_handshakes_per_host =
+      std::min(drunc_config.ssh.max_parallel_handshakes_per_host, handshakes_per_host(target, options));
   for (int r = 0; r < options.repetitions; ++r) {
     if (wants(options, "drunc")) {
-      const auto figures = drunc_in_process(target, config, options);
+      const auto figures = drunc_in_process(target, drunc_config, options);
       running.push_back(figures.running);
       first_lines.push_back(figures.first_lines);
       kill.push_back(figures.kill);
+      client_cpu["drunc"].push_back(figures.cpu.client * 1000);
+      server_cpu["drunc"].push_back(figures.cpu.server * 1000);
       logs_missing += figures.logs_missing;
       left = std::max(left, figures.left);
     }
@@ -599,6 +665,8 @@ void run_ssh_boot(const std::string& scenario, const SshTarget& target, const dr
       if (method == "sequential" && options.sequential_kill) kills[method].push_back(figures.kill);
       retries[method].push_back(figures.retries);
       masters[method].push_back(figures.masters);
+      client_cpu[method].push_back(figures.cpu.client * 1000);
+      server_cpu[method].push_back(figures.cpu.server * 1000);
       logs_missing += figures.logs_missing;
       left = std::max(left, figures.left);
     }
@@ -638,12 +706,22 @@ void run_ssh_boot(const std::string& scenario, const SshTarget& target, const dr
                     method_title(method), b.median, b.min, b.max);
       }
   for (const auto& method : shell_methods) {
+    if (client_cpu[method].empty() || client_cpu["drunc"].empty()) continue;
+    print_row(scenario, std::string("CPU per start, client side: the broker threads (baseline: ") +
+                            method_title(method) + ": the ssh processes)",
+              client_cpu["drunc"], client_cpu[method], "ms", Better::smaller);
+    print_row(scenario, std::string("CPU per start, server side: the sshd and all it starts (baseline: ") + method_title(method) + ")",
+              server_cpu["drunc"], server_cpu[method], "ms", Better::smaller);
+  }
+  for (const auto& method : shell_methods) {
     if (boots[method].empty()) continue;
     std::printf("note: %s: %s: clients (or masters) refused and started again, per repetition: %s", scenario.c_str(),
                 method_title(method), join(retries[method]).c_str());
     if (method == "control-master") std::printf("; %d masters", masters[method].front());
     std::printf("\n");
   }
+  std::printf("note: %s: drunc-zmq with ssh.max_parallel_handshakes_per_host %d (the test hosts are one sshd)\n",
+              scenario.c_str(), drunc_config.ssh.max_parallel_handshakes_per_host);
   std::printf("note: %s: %d processes, %d handshakes at a time for the shell methods, log files in %s; load "
               "average (1 min) %.2f at start, %.2f at end; log files without their ready line: %d; connections "
               "or processes left 30 s after a repetition (most): %d\n",
@@ -661,7 +739,8 @@ void run_ssh_scale(const SshTarget& target, const SshBootOptions& options, const
   const std::string settings =
       "\"log_ring_lines\": 100,\n  \"ssh\": {\"user\": \"" + target.user + "\", \"port\": " +
       std::to_string(target.port) + ", \"key_files\": [\"" + target.state + "/client_ed25519\"], \"use_agent\": false, " +
-      "\"known_hosts_files\": [\"" + target.state + "/known_hosts\"], \"host_key_policy\": \"strict\"}";
+      "\"known_hosts_files\": [\"" + target.state + "/known_hosts\"], \"host_key_policy\": \"strict\", " +
+      "\"max_parallel_handshakes_per_host\": " + std::to_string(handshakes_per_host(target, options)) + "}";
   std::vector<double> running, first_lines, kill, rss, threads, idle_rss, baseline;
   std::vector<int> retries;
   int logs_missing = 0, left = 0, masters = 0;
@@ -723,6 +802,8 @@ void run_ssh_scale(const SshTarget& target, const SshBootOptions& options, const
     std::printf("| ssh-scale | boot %s: %s | - | %.4g s (%.4g-%.4g) | - |\n", n.c_str(), method_title("control-master"),
                 b.median, b.min, b.max);
   }
+  std::printf("note: ssh-scale: drunc-zmq with ssh.max_parallel_handshakes_per_host %d (the test hosts are one sshd)\n",
+              handshakes_per_host(target, options));
   std::printf("note: ssh-scale: %s processes over %s hosts; ControlMaster: %d masters, refused and opened again per "
               "repetition: %s; load average (1 min) %.2f at start, %.2f at end; log files without their ready line: "
               "%d; connections or processes left 30 s after a repetition (most): %d\n",
