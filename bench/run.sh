@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every benchmark scenario, each against its baseline in the same run,
 # and rewrites docs/PERFORMANCE.md. Needs root (the SSH scenarios start the
-# test sshd of tests/fixtures/sshd.sh on 127.0.0.2-5). Takes about 25 minutes,
-# most of it the SSH baseline's kill, which waits 0.5 s per process, as the
-# method it measures does; the soak and fairness add about 4. Run it on an
+# test sshd of tests/fixtures/sshd.sh on 127.0.0.2-5). Takes about an hour on
+# a loaded 2-core machine, most of it the SSH baselines (the sequential one's
+# kill waits 0.5 s per process, as the method it measures does); the soak and
+# fairness add about 4 minutes. Run it on an
 # otherwise idle machine; where several people share the test sshd, under
 # `flock /tmp/drunc-ssh-tests.lock bench/run.sh`.
 #   bench/run.sh [REPETITIONS]   (default 5; the median is reported)
@@ -23,9 +24,13 @@ feed=$(mktemp)
 curve=$(mktemp)
 soak=$(mktemp)
 fairness=$(mktemp)
+# Both sides pinned as in docs/PERFORMANCE.md: the bench (and the broker it
+# runs in-process, and the ssh clients) on core 0, the test sshd on core 1.
+taskset -a -p -c 1 "$(cat /tmp/drunc-test-sshd/sshd.pid)" >/dev/null
 for scenario in ssh-one-host ssh-four-hosts; do
-  "$bench" "$scenario" --count 100 --repetitions "$repetitions" >>"$rows"
+  taskset -c 0 "$bench" "$scenario" --count 100 --repetitions "$repetitions" --sequential-kill >>"$rows"
 done
+taskset -c 0 "$bench" ssh-scale --count 1000 --repetitions "$repetitions" >>"$rows"
 "$bench" requests --repetitions "$repetitions" >"$requests"
 "$bench" scale --count 1000 --repetitions "$repetitions" >"$scale"
 "$bench" feed --count 4 --lines 100000 --size 100 --repetitions "$repetitions" >"$feed"
@@ -48,22 +53,28 @@ with drunc-zmq, so only the ratios are comparable across runs and machines.
 
 ## Boot and kill over SSH
 
-100 processes (\`sh -c 'echo ready; exec sleep 300'\`) on one host, and spread
+100 processes (\`sh -c 'echo ready; exec sleep 2999'\`) on one host, and spread
 over four hosts (127.0.0.2-5, one private OpenSSH server with its default
 MaxSessions 10 and MaxStartups 10:30:100), from a broker that has no
 connection yet, as at the start of a run.
 - drunc-zmq: the 100 boot requests pipelined on one client socket; "boot" ends
   when every answer (RUNNING) is in; then, once each process has printed its
   first line, one \`terminate\`, which ends when every process is DEAD.
-- Baseline, the Python implementation's method: one \`ssh\` client per process,
-  started one after another, each waited for until its remote command runs and
-  kept open; kill: SIGQUIT to each ssh client one after another, each followed
-  by a fixed 0.5 s wait (then SIGKILL if needed).
+- Baselines (bench/ssh_boot.cpp), each process's output teed to its log
+  file as drunc-zmq's script does: the Python implementation's method (one
+  \`ssh\` client per process, one after another; kill: SIGQUIT to each
+  client, 0.5 s apart); ssh clients in parallel, 10 handshaking at a time
+  (MaxStartups); ControlMaster, one master per 10 processes (MaxSessions),
+  opened 10 at a time, its clients started as soon as it is up. ssh-scale:
+  1,000 processes over the four hosts, drunc-broker as a program (RSS,
+  threads), ControlMaster beside it.
 
 | scenario | quantity | drunc-zmq | baseline | ratio |
 |---|---|---|---|---|
 HEADER
-  cat "$rows"
+  grep '^|' "$rows"
+  echo
+  grep '^note: ' "$rows" | sed 's/^note: /- /' || true
   cat <<'MIDDLE'
 
 Targets (issue 3): at least 10 times faster than the baseline for 100
