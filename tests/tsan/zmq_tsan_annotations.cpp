@@ -3,10 +3,13 @@
 // handed from one thread to another is a synchronisation.
 //
 // Why: Debian's libzmq is not built with TSan, so the lock-free pipe that
-// carries a message over inproc is invisible to it. A frame allocated and
-// filled in one thread (the broker's, a launcher's) and read or freed in the
-// other then looks like a data race, with both accesses in our code, which
-// no suppression can name without hiding real races there too.
+// carries a message over inproc is invisible to it. A frame our code fills
+// in one thread (a message_t built from our bytes, sent with zmq_msg_send)
+// and parses in another can then look like a data race, with both accesses
+// in our code, which no suppression could name without hiding real races
+// there too. TSan does see libzmq's eventfd read and write when a sleeping
+// receiver is woken, which orders most hand-offs already (docs/SANITIZERS.md:
+// the run without these wrappers); not those to a receiver too busy to sleep.
 //
 // What: every send releases one shared sync object before the message leaves;
 // every receive that returned a message acquires it. A receive therefore
