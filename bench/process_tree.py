@@ -12,7 +12,10 @@ descendants of the two roots count.
 
 Prints, per side: new processes (threads excluded) and execs, in total and
 per start; the programs exec'd, most first; and the CPU samples by command
-name and by symbol, most first.
+name and by symbol, most first. On the loaded 2-core machine of
+docs/PERFORMANCE.md about 15% of the fork events were missing from the
+recording (and with them their subtrees), so the counts and the server
+side's samples are lower bounds: bench/count_processes.sh gives exact counts.
 """
 import collections
 import re

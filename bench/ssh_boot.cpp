@@ -32,6 +32,7 @@
 #include "client.hpp"
 #include "report.hpp"
 #include "sessions.hpp"
+#include "ssh/ssh_settings.hpp"
 #include "thread_cpu.hpp"
 
 extern char** environ;
@@ -645,8 +646,9 @@ void run_ssh_boot(const std::string& scenario, const SshTarget& target, const dr
   // The test hosts are one sshd, whose MaxStartups counts the handshakes to
   // all of them: drunc-zmq's limit per host is shared out as the shell methods' is.
   drunc::broker::Config drunc_config = config;
-  drunc_config.ssh.max_parallel_handshakes_per_host =
-      std::min(drunc_config.ssh.max_parallel_handshakes_per_host, handshakes_per_host(target, options));
+  auto& ssh_settings = drunc_config.backends.get<drunc::workers::SshSettings>();
+  ssh_settings.max_parallel_handshakes_per_host =
+      std::min(ssh_settings.max_parallel_handshakes_per_host, handshakes_per_host(target, options));
   for (int r = 0; r < options.repetitions; ++r) {
     if (wants(options, "drunc")) {
       const auto figures = drunc_in_process(target, drunc_config, options);
@@ -721,7 +723,7 @@ void run_ssh_boot(const std::string& scenario, const SshTarget& target, const dr
     std::printf("\n");
   }
   std::printf("note: %s: drunc-zmq with ssh.max_parallel_handshakes_per_host %d (the test hosts are one sshd)\n",
-              scenario.c_str(), drunc_config.ssh.max_parallel_handshakes_per_host);
+              scenario.c_str(), ssh_settings.max_parallel_handshakes_per_host);
   std::printf("note: %s: %d processes, %d handshakes at a time for the shell methods, log files in %s; load "
               "average (1 min) %.2f at start, %.2f at end; log files without their ready line: %d; connections "
               "or processes left 30 s after a repetition (most): %d\n",
