@@ -35,7 +35,8 @@ export PKG_CONFIG_PATH=$libdir/pkgconfig
 g++ -std=c++17 -o "$work/consumer-pkg-config" "$here/consumer/main.cpp" $(pkg-config --cflags --libs drunc-zmq) \
   -Wl,-rpath,"$libdir"
 for consumer in "$work/cmake/consumer" "$work/consumer-pkg-config"; do
-  ldd "$consumer" | grep -q "$libdir/$soname" || fail "$consumer does not load $libdir/$soname: $(ldd "$consumer")"
+  libraries=$(ldd "$consumer")
+  grep -q "$libdir/$soname" <<<"$libraries" || fail "$consumer does not load $libdir/$soname: $libraries"
 done
 
 # The installed broker, on free ports; its first line says where it serves.

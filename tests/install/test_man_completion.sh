@@ -39,9 +39,14 @@ complete_words() {
     COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
     _drunc_pm; printf "%s\n" "${COMPREPLY[@]}"' bash "$completion" "$@"
 }
-bash -c "source '$completion' && complete -p drunc-pm" | grep -q "_drunc_pm" || fail "sourcing does not register the completion"
+registered=$(bash -c "source '$completion' && complete -p drunc-pm")
+grep -q "_drunc_pm" <<<"$registered" || fail "sourcing does not register the completion"
 [ "$(complete_words drunc-pm bo)" = "boot" ] || fail "drunc-pm bo<TAB> does not give boot: $(complete_words drunc-pm bo)"
-complete_words drunc-pm "" | grep -qx terminate || fail "drunc-pm <TAB> does not list terminate"
-complete_words drunc-pm kill --se | grep -qx -- --session || fail "drunc-pm kill --se<TAB> does not give --session"
-complete_words drunc-pm --br | grep -qx -- --broker || fail "drunc-pm --br<TAB> does not give --broker"
+# Captured first: with pipefail, grep -q quitting early could fail the pipeline by SIGPIPE.
+words=$(complete_words drunc-pm "")
+grep -qx terminate <<<"$words" || fail "drunc-pm <TAB> does not list terminate: $words"
+words=$(complete_words drunc-pm kill --se)
+grep -qx -- --session <<<"$words" || fail "drunc-pm kill --se<TAB> does not give --session: $words"
+words=$(complete_words drunc-pm --br)
+grep -qx -- --broker <<<"$words" || fail "drunc-pm --br<TAB> does not give --broker: $words"
 echo "PASS"
