@@ -125,8 +125,13 @@ std::vector<int> processes_with_marker(const std::string& marker) {
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const auto name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream file(entry.path() / "cmdline");
-    const std::string cmdline((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    std::string cmdline;
+    try {
+      std::ifstream file(entry.path() / "cmdline");
+      cmdline.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+    } catch (const std::ios_base::failure&) {
+      continue;  // it ended while being read (read fails with ESRCH): gone
+    }
     // A zombie has an empty command line: it is dead already.
     if (cmdline.find(marker) != std::string::npos) pids.push_back(std::stoi(name));
   }
