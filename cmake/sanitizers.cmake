@@ -19,7 +19,7 @@ elseif(DRUNC_SANITIZE STREQUAL "thread")
   add_library(drunc_tsan_zmq STATIC ${PROJECT_SOURCE_DIR}/tests/tsan/zmq_tsan_annotations.cpp)
   # Every target created from here on links it (static libraries pass it on
   # to the programs that link them, after themselves).
-  link_libraries(drunc_tsan_zmq)
+  link_libraries($<BUILD_INTERFACE:drunc_tsan_zmq>)
 elseif(DRUNC_SANITIZE)  # ON, address
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -g1)
   add_link_options(-fsanitize=address,undefined)
