@@ -61,9 +61,11 @@ workers::BackendSettings parse_backends(const json& document, const std::string&
   if (auto found = document.find("backends"); found != document.end()) {
     sections = &*found;
     if (!sections->is_object()) throw ConfigError(source + ": setting \"backends\" must be an object");
-    for (const auto& [name, section] : sections->items())
+    for (const auto& item : sections->items()) {
+      const std::string& name = item.key();
       if (std::none_of(table.begin(), table.end(), [&](const auto& type) { return type.name == name; }))
         throw ConfigError(source + ": unknown setting \"backends." + name + "\"");
+    }
   }
   workers::BackendSettings settings;
   for (const auto& type : table) {
@@ -93,12 +95,14 @@ Config parse_config(const std::string& json_text, const std::string& source, con
     throw ConfigError(source + ": a number is out of range: " + error.what());
   }
   if (!document.is_object()) throw ConfigError(source + ": must be a JSON object of settings");
-  for (const auto& [key, value] : document.items())
+  for (const auto& item : document.items()) {
+    const std::string& key = item.key();
     if (std::find(kKnownKeys.begin(), kKnownKeys.end(), key) == kKnownKeys.end() &&
         std::none_of(table.begin(), table.end(), [&key](const auto& type) {
           return std::find(type.legacy_keys.begin(), type.legacy_keys.end(), key) != type.legacy_keys.end();
         }))
       throw ConfigError(source + ": unknown setting \"" + key + "\"");
+  }
 
   Reader read(document, source);
   Config config;
