@@ -6,7 +6,7 @@
 #   --tests  also what the tests need: Catch2, the test sshd and the shells its
 #            users log in with, Python with pyzmq and protobuf, the tools the
 #            install tests use (systemd-analyze, man, bash-completion), and the
-#            man page tools (scripts/test.sh passes it)
+#            man page tools, clang-format (scripts/test.sh passes it)
 #   --fuzz   also clang, its sanitizer and libFuzzer runtimes and llvm-symbolizer,
 #            for the fuzz targets (scripts/fuzz.sh, which passes it)
 set -euo pipefail
@@ -20,7 +20,7 @@ docs_packages=(help2man go-md2man)
 test_packages=(
   catch2 openssh-server openssh-client tcsh zsh fish procps
   python3 python3-zmq python3-protobuf python3-setuptools python3-wheel python3-venv
-  systemd man-db bsdextrautils bash-completion "${docs_packages[@]}"
+  systemd man-db bsdextrautils bash-completion clang-format "${docs_packages[@]}"
 )
 fuzz_packages=(clang libclang-rt-14-dev llvm)
 
