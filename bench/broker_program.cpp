@@ -48,7 +48,8 @@ std::string broker_program_path(const std::string& path) {
 }
 
 BrokerProgram::BrokerProgram(const std::string& program, const std::string& extra_settings, const std::string& cpus) {
-  if (::access(program.c_str(), X_OK) != 0) throw std::runtime_error("no drunc-broker at " + program + ": give --broker");
+  if (::access(program.c_str(), X_OK) != 0)
+    throw std::runtime_error("no drunc-broker at " + program + ": give --broker");
   char pattern[] = "/tmp/drunc-bench-XXXXXX";
   if (!::mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
   directory_ = pattern;

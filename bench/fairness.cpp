@@ -100,8 +100,7 @@ Run measure(Flood kind, const std::string& endpoint, const pm::ProcessQuery& one
   std::atomic<bool> stop{false}, started{kind == Flood::none};
   long flooded = 0;
   std::thread flooder;
-  if (kind != Flood::none)
-    flooder = std::thread([&] { flooded = flood(kind, endpoint, one, all, stop, started); });
+  if (kind != Flood::none) flooder = std::thread([&] { flooded = flood(kind, endpoint, one, all, stop, started); });
   while (!started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::this_thread::sleep_for(std::chrono::milliseconds(kind == Flood::none ? 0 : 200));  // the flood under way
   const auto start = Clock::now();
@@ -171,12 +170,15 @@ void run_fairness(const FairnessOptions& options) {
               greedy_rate.median, greedy_rate.min, greedy_rate.max);
   std::printf("| fairness | the flood's rate: %s | %.0f req/s sent (%.0f-%.0f) | - | - |\n", deaf_text.c_str(),
               deaf_rate.median, deaf_rate.min, deaf_rate.max);
-  std::printf("note: fairness: load average (1 min) %.2f at start, %.2f at end; broker exit status %d; broker RSS "
-              "%.1f MiB before the first flood, %.1f MiB after the last (flooders gone); %ld lines of the broker's log "
-              "say replies were dropped or discarded\n",
-              load_before, load_after, exit_status, rss_before, rss_after, dropped);
-  std::printf("note: fairness: broker RSS after each flood (greedy, deaf, greedy, ...), at once and 1 s after its client left: %s MiB\n",
-              rss_series.c_str());
+  std::printf(
+      "note: fairness: load average (1 min) %.2f at start, %.2f at end; broker exit status %d; broker RSS "
+      "%.1f MiB before the first flood, %.1f MiB after the last (flooders gone); %ld lines of the broker's log "
+      "say replies were dropped or discarded\n",
+      load_before, load_after, exit_status, rss_before, rss_after, dropped);
+  std::printf(
+      "note: fairness: broker RSS after each flood (greedy, deaf, greedy, ...), at once and 1 s after its client left: "
+      "%s MiB\n",
+      rss_series.c_str());
   std::fflush(stdout);
 }
 

@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -26,12 +26,12 @@
 #include "broker.hpp"
 #include "client.hpp"
 #include "curve.hpp"
+#include "drunc_zmq/events.pb.h"
 #include "report.hpp"
 #include "scenarios.hpp"
 #include "thread_cpu.hpp"
 #include "wire/topic.hpp"
 #include "worker_link.hpp"
-#include "drunc_zmq/events.pb.h"
 
 namespace bench {
 namespace {
@@ -56,7 +56,8 @@ void stamp_line(std::string& line, int size) {
   line.assign(static_cast<std::size_t>(size), 'x');
   char stamp[24];
   const int length = std::snprintf(stamp, sizeof stamp, "%lld ", static_cast<long long>(monotonic_ns()));
-  line.replace(0, static_cast<std::size_t>(std::min(length, size)), stamp, static_cast<std::size_t>(std::min(length, size)));
+  line.replace(0, static_cast<std::size_t>(std::min(length, size)), stamp,
+               static_cast<std::size_t>(std::min(length, size)));
 }
 
 std::int64_t stamp_of(const std::string& line) { return std::strtoll(line.c_str(), nullptr, 10); }
@@ -132,7 +133,8 @@ Figures summarise(std::vector<Received>& received, Clock::time_point start, doub
   long received_lines = 0;
   for (auto& r : received) {
     received_lines += r.lines;
-    if (std::getenv("DRUNC_BENCH_DEBUG")) std::cerr << "subscriber: " << r.lines << " lines, " << r.gaps << " in gaps\n";
+    if (std::getenv("DRUNC_BENCH_DEBUG"))
+      std::cerr << "subscriber: " << r.lines << " lines, " << r.gaps << " in gaps\n";
     figures.lost += static_cast<double>(lines - r.lines);
     latencies.insert(latencies.end(), r.latencies.begin(), r.latencies.end());
     end = std::max(end, r.last);
@@ -151,8 +153,8 @@ Figures summarise(std::vector<Received>& received, Clock::time_point start, doub
 // Subscriber threads that each say when their subscription is live, then wait for `go`.
 class Subscribers {
  public:
-  Subscribers(const std::string& address, const std::vector<std::string>& prefixes, int count, int printers,
-              long lines, const drunc::client::CurveKeys& keys)
+  Subscribers(const std::string& address, const std::vector<std::string>& prefixes, int count, int printers, long lines,
+              const drunc::client::CurveKeys& keys)
       : received_(static_cast<std::size_t>(count)) {
     for (int s = 0; s < count; ++s)
       threads_.emplace_back([this, address, prefixes, printers, lines, s, keys] {
@@ -209,7 +211,9 @@ std::string self_path() {
   return std::filesystem::read_symlink("/proc/self/exe", ignored).string();
 }
 
-drunc::client::CurveKeys keys_of(const CurveSetup* curve) { return curve ? curve->client_keys() : drunc::client::CurveKeys{}; }
+drunc::client::CurveKeys keys_of(const CurveSetup* curve) {
+  return curve ? curve->client_keys() : drunc::client::CurveKeys{};
+}
 
 Figures drunc_feed(const Load& load, int subscriber_count, const CurveSetup* curve) {
   const int printers = load.printers;
@@ -366,15 +370,13 @@ void run_feed(int printers, long lines_each, int size, int repetitions, bool wit
       std::cerr << "feed, " << c.label << ": repetition " << r + 1 << "/" << repetitions << " done" << std::endl;
     }
     if (c.load.rate == 0) {
-      print_row("feed", c.label + ": lines per second to each subscriber", rate[0], rate[1], "lines/s",
-                Better::larger);
-      print_row("feed", c.label + ": lines lost, all subscribers together", lost[0], lost[1], "lines",
-                Better::smaller);
+      print_row("feed", c.label + ": lines per second to each subscriber", rate[0], rate[1], "lines/s", Better::larger);
+      print_row("feed", c.label + ": lines lost, all subscribers together", lost[0], lost[1], "lines", Better::smaller);
     }
     print_row("feed", c.label + ": latency from print to subscriber, p50", p50[0], p50[1], "us", Better::smaller);
     print_row("feed", c.label + ": latency from print to subscriber, p99", p99[0], p99[1], "us", Better::smaller);
-    print_row("feed", c.label + ": CPU per 10,000 lines of the broker and launcher threads (baseline: the PUB thread)", cpu[0], cpu[1], "ms",
-              Better::smaller);
+    print_row("feed", c.label + ": CPU per 10,000 lines of the broker and launcher threads (baseline: the PUB thread)",
+              cpu[0], cpu[1], "ms", Better::smaller);
   }
 }
 

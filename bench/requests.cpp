@@ -14,8 +14,8 @@
 #include "client.hpp"
 #include "curve.hpp"
 #include "report.hpp"
-#include "sessions.hpp"
 #include "scenarios.hpp"
+#include "sessions.hpp"
 #include "thread_cpu.hpp"
 #include "wire/envelope.hpp"
 #include "worker_link.hpp"
@@ -144,8 +144,8 @@ Throughput throughput(const std::string& endpoint, const Request& request, int c
 
 void run_requests(int repetitions, const std::vector<std::string>& only, bool with_curve) {
   auto wanted = [&](const std::string& quantity) {
-    return only.empty() ||
-           std::any_of(only.begin(), only.end(), [&](const auto& part) { return quantity.find(part) != std::string::npos; });
+    return only.empty() || std::any_of(only.begin(), only.end(),
+                                       [&](const auto& part) { return quantity.find(part) != std::string::npos; });
   };
   drunc::broker::Config config;
   config.control_endpoint = "tcp://127.0.0.1:*";
@@ -163,11 +163,11 @@ void run_requests(int repetitions, const std::vector<std::string>& only, bool wi
   pm::ProcessQuery one, all;
   one.add_uuids()->set_uuid(one_uuid);
   // With CURVE (issue 10): ps of one process only, its latency and its throughput at 16 clients.
-  const std::vector<Request> requests =
-      with_curve ? std::vector<Request>{{"ps of one process with CURVE", Command::ps, &one}}
-                 : std::vector<Request>{{"ps of one process", Command::ps, &one},
-                                        {"ps of all 100", Command::ps, &all},
-                                        {"describe", Command::describe, nullptr}};
+  const std::vector<Request> requests = with_curve
+                                            ? std::vector<Request>{{"ps of one process with CURVE", Command::ps, &one}}
+                                            : std::vector<Request>{{"ps of one process", Command::ps, &one},
+                                                                   {"ps of all 100", Command::ps, &all},
+                                                                   {"describe", Command::describe, nullptr}};
   // The echo answers with the very bytes the broker answers.
   std::map<std::string, std::string> replies;
   replies["ps"] = setup.call(Command::ps, &one).SerializeAsString();
@@ -198,8 +198,8 @@ void run_requests(int repetitions, const std::vector<std::string>& only, bool wi
     for (const auto& request : requests) {
       const std::string quantity =
           request.label + ": throughput, " + std::to_string(clients) + " clients x 64 in flight";
-      const std::string cpu_quantity = request.label + ": CPU of the answering thread per 1,000 requests, " +
-                                       std::to_string(clients) + " clients";
+      const std::string cpu_quantity =
+          request.label + ": CPU of the answering thread per 1,000 requests, " + std::to_string(clients) + " clients";
       if (request.command == Command::describe || !(wanted(quantity) || (clients == 16 && wanted(cpu_quantity))))
         continue;
       const auto& echo = request.data == &all ? echo_all : echo_one;
@@ -219,7 +219,8 @@ void run_requests(int repetitions, const std::vector<std::string>& only, bool wi
   }
   // The same with a subscriber to every event: each request then costs the
   // broker its two broadcasts (COMMAND_RECEIVED, COMMAND_EXECUTION_SUCCESS).
-  const std::string subscribed = "ps of one process: throughput, 16 clients x 64 in flight, a subscriber to every event";
+  const std::string subscribed =
+      "ps of one process: throughput, 16 clients x 64 in flight, a subscriber to every event";
   const std::string subscribed_cpu =
       "ps of one process: CPU of the answering thread per 1,000 requests, 16 clients, a subscriber to every event";
   if (!with_curve && (wanted(subscribed) || wanted(subscribed_cpu))) {

@@ -21,7 +21,6 @@ namespace {
 namespace pm = dunedaq::druncschema;
 using Clock = std::chrono::steady_clock;
 
-
 // This process's resident memory, in MiB.
 double resident_mib() {
   std::ifstream status("/proc/self/status");
@@ -102,13 +101,14 @@ void run_scale(int count, int repetitions, bool with_baseline) {
     std::fflush(stdout);
     return;
   }
-  print_row("scale", "boot " + n + " local processes until all RUNNING (baseline: posix_spawn them)", boot, spawn,
-            "s", Better::smaller);
+  print_row("scale", "boot " + n + " local processes until all RUNNING (baseline: posix_spawn them)", boot, spawn, "s",
+            Better::smaller);
   print_row("scale", "terminate all " + n + " (baseline: SIGKILL and reap them)", terminate, reap, "s",
             Better::smaller);
   const Stats rss = stats_of(memory), listing = stats_of(ps);
-  std::printf("| scale | broker memory with %d processes and their log rings (RSS growth) | %.1f MiB (%.1f-%.1f) | - | - |\n",
-              count, rss.median, rss.min, rss.max);
+  std::printf(
+      "| scale | broker memory with %d processes and their log rings (RSS growth) | %.1f MiB (%.1f-%.1f) | - | - |\n",
+      count, rss.median, rss.min, rss.max);
   std::printf("| scale | ps of all %d, one request | %.1f ms (%.1f-%.1f) | - | - |\n", count, listing.median,
               listing.min, listing.max);
   std::fflush(stdout);

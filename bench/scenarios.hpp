@@ -28,14 +28,14 @@ void run_feed(int printers, long lines_each, int size, int repetitions, bool wit
 int print_lines(long count, int size, int rate);
 
 struct SoakOptions {
-  std::string broker;       // drunc-broker's path; empty: the build's own
-  std::string broker_cpus;  // taskset -c list for the broker, or empty
-  std::string sshd_state;   // tests/fixtures/sshd.sh's state directory
+  std::string broker;              // drunc-broker's path; empty: the build's own
+  std::string broker_cpus;         // taskset -c list for the broker, or empty
+  std::string sshd_state;          // tests/fixtures/sshd.sh's state directory
   std::vector<std::string> hosts;  // SSH hosts; empty: local processes
-  long cycles = 10000;      // local cycles
-  long ssh_cycles = 2000;   // cycles over SSH
-  int concurrency = 50;     // cycles in flight at once
-  long sample_every = 0;    // cycles between samples; 0: a twentieth of the run
+  long cycles = 10000;             // local cycles
+  long ssh_cycles = 2000;          // cycles over SSH
+  int concurrency = 50;            // cycles in flight at once
+  long sample_every = 0;           // cycles between samples; 0: a twentieth of the run
 };
 
 // The soak (issue 11): boot / first line / kill / flush cycles against

@@ -46,10 +46,10 @@ struct Sample {
 
 struct Totals {
   long completed = 0;
-  long failed = 0;          // boot, kill or flush answered with an error, or no first line within 30 s
-  long sigkilled = 0;       // kills that ended with SIGKILL (return code 137)
+  long failed = 0;     // boot, kill or flush answered with an error, or no first line within 30 s
+  long sigkilled = 0;  // kills that ended with SIGKILL (return code 137)
   std::map<int, long> return_codes;
-  std::vector<double> cycle_ms;  // boot sent to flush answered
+  std::vector<double> cycle_ms;     // boot sent to flush answered
   std::vector<std::string> errors;  // the first few
 };
 
@@ -89,7 +89,8 @@ class Soak {
   };
 
   int busy() const {
-    return static_cast<int>(std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.state != State::idle; }));
+    return static_cast<int>(
+        std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.state != State::idle; }));
   }
 
   void note_error(const std::string& what) {
@@ -168,8 +169,7 @@ class Soak {
           return end_cycle(i, false, until);
         }
         return end_cycle(i, true, until);
-      default:
-        return;
+      default: return;
     }
   }
 
@@ -296,9 +296,8 @@ bool run_soak(const SoakOptions& options) {
       samples.push_back(quiet_sample(broker.pid(), done, start));
       const auto& s = samples.back();
       std::cerr << name << ": " << done << " cycles, " << s.seconds << " s: RSS " << s.broker.rss_kib << " KiB, fds "
-                << s.broker.fds << ", threads " << s.broker.threads << ", zombies " << s.broker.zombies
-                << ", children " << s.broker.children << ", left " << s.leftovers << ", failed " << totals.failed
-                << std::endl;
+                << s.broker.fds << ", threads " << s.broker.threads << ", zombies " << s.broker.zombies << ", children "
+                << s.broker.children << ", left " << s.leftovers << ", failed " << totals.failed << std::endl;
     }
   }
   const double seconds = seconds_since(start);
@@ -334,18 +333,21 @@ bool run_soak(const SoakOptions& options) {
   const std::string head = "| " + name + " | ";
 
   // | run | quantity | at start | after warm-up | at end | growth after warm-up | target | result |
-  std::printf("%sbroker RSS (VmRSS) | %.2f MiB | %.2f MiB | %.2f MiB | %+.2f MiB (highest after warm-up %.2f MiB) | < 1 MiB | %s |\n",
-              head.c_str(), first.broker.rss_kib / 1024, warm.broker.rss_kib / 1024, last.broker.rss_kib / 1024,
-              growth_mib, rss_max_after_warmup / 1024, verdict(rss_ok));
+  std::printf(
+      "%sbroker RSS (VmRSS) | %.2f MiB | %.2f MiB | %.2f MiB | %+.2f MiB (highest after warm-up %.2f MiB) | < 1 MiB | "
+      "%s |\n",
+      head.c_str(), first.broker.rss_kib / 1024, warm.broker.rss_kib / 1024, last.broker.rss_kib / 1024, growth_mib,
+      rss_max_after_warmup / 1024, verdict(rss_ok));
   std::printf("%sbroker open fds | %d | %d | %d | %+d (%d-%d after warm-up) | constant | %s |\n", head.c_str(),
               first.broker.fds, warm.broker.fds, last.broker.fds, last.broker.fds - warm.broker.fds, fds_min, fds_max,
               verdict(fds_ok));
   std::printf("%sbroker threads | %d | %d | %d | %+d (%d-%d after warm-up) | constant | %s |\n", head.c_str(),
-              first.broker.threads, warm.broker.threads, last.broker.threads,
-              last.broker.threads - warm.broker.threads, threads_min, threads_max, verdict(threads_ok));
-  std::printf("%sbroker zombie / live children, once idle | %d / %d | %d / %d | %d / %d | highest %d / %d | 0 / 0 | %s |\n",
-              head.c_str(), first.broker.zombies, first.broker.children, warm.broker.zombies, warm.broker.children,
-              last.broker.zombies, last.broker.children, zombies_max, children_max, verdict(zombies_ok));
+              first.broker.threads, warm.broker.threads, last.broker.threads, last.broker.threads - warm.broker.threads,
+              threads_min, threads_max, verdict(threads_ok));
+  std::printf(
+      "%sbroker zombie / live children, once idle | %d / %d | %d / %d | %d / %d | highest %d / %d | 0 / 0 | %s |\n",
+      head.c_str(), first.broker.zombies, first.broker.children, warm.broker.zombies, warm.broker.children,
+      last.broker.zombies, last.broker.children, zombies_max, children_max, verdict(zombies_ok));
   std::printf("%sprocesses left running (`%s`%s), once idle | %d | %d | %d | highest %d | 0 | %s |\n", head.c_str(),
               kLeftover, ssh ? ", on the SSH hosts too" : "", first.leftovers, warm.leftovers, last.leftovers,
               leftovers_max, verdict(leftovers_ok));
@@ -353,26 +355,32 @@ bool run_soak(const SoakOptions& options) {
               with_commas(warm.cycles).c_str(), with_commas(totals.completed).c_str(), totals.failed,
               with_commas(cycles).c_str(), verdict(cycles_ok));
   std::ostringstream codes;
-  for (const auto& [code, count] : totals.return_codes) codes << (codes.tellp() > 0 ? ", " : "") << code << ": " << count;
-  std::printf("%scycle time (boot to flush answered), %d in flight | - | - | p50 %.0f ms, p99 %.0f ms | - | - | %.0f cycles/s over %.0f s |\n",
-              head.c_str(), options.concurrency, percentile(totals.cycle_ms, 0.5), percentile(totals.cycle_ms, 0.99),
-              static_cast<double>(totals.completed) / seconds, seconds);
+  for (const auto& [code, count] : totals.return_codes)
+    codes << (codes.tellp() > 0 ? ", " : "") << code << ": " << count;
+  std::printf(
+      "%scycle time (boot to flush answered), %d in flight | - | - | p50 %.0f ms, p99 %.0f ms | - | - | %.0f cycles/s "
+      "over %.0f s |\n",
+      head.c_str(), options.concurrency, percentile(totals.cycle_ms, 0.5), percentile(totals.cycle_ms, 0.99),
+      static_cast<double>(totals.completed) / seconds, seconds);
   std::printf("%sreturn codes of the killed (SIGKILLed) | - | - | %s (%ld) | - | - | - |\n", head.c_str(),
               codes.str().c_str(), totals.sigkilled);
   std::string hosts_text;
   for (const auto& host : hosts) hosts_text += (hosts_text.empty() ? "" : ", ") + host;
   std::ostringstream series;
-  for (const auto& s : samples) series << (s.cycles == 0 ? "" : ", ") << std::fixed << std::setprecision(2) << s.broker.rss_kib / 1024;
+  for (const auto& s : samples)
+    series << (s.cycles == 0 ? "" : ", ") << std::fixed << std::setprecision(2) << s.broker.rss_kib / 1024;
   std::printf("note: %s: broker RSS every %s cycles, MiB (the first at start): %s\n", name.c_str(),
               with_commas(sample_every).c_str(), series.str().c_str());
-  std::printf("note: %s: %s cycles, %d in flight, hosts %s; load average (1 min) %.2f at start, %.2f at end; "
-              "broker exit status %d\n",
-              name.c_str(), with_commas(cycles).c_str(), options.concurrency, hosts_text.c_str(), load_before,
-              load_after, exit_status);
+  std::printf(
+      "note: %s: %s cycles, %d in flight, hosts %s; load average (1 min) %.2f at start, %.2f at end; "
+      "broker exit status %d\n",
+      name.c_str(), with_commas(cycles).c_str(), options.concurrency, hosts_text.c_str(), load_before, load_after,
+      exit_status);
   if (ssh)
-    std::printf("note: %s: the test sshd refused %ld session channels during the run (\"no more sessions\" in %s: "
-                "MaxSessions 10 reached on a connection as sshd counts them)\n",
-                name.c_str(), count_lines_containing(sshd_log, sshd_log_start, "no more sessions"), sshd_log.c_str());
+    std::printf(
+        "note: %s: the test sshd refused %ld session channels during the run (\"no more sessions\" in %s: "
+        "MaxSessions 10 reached on a connection as sshd counts them)\n",
+        name.c_str(), count_lines_containing(sshd_log, sshd_log_start, "no more sessions"), sshd_log.c_str());
   std::fflush(stdout);
   for (const auto& error : totals.errors) std::cerr << name << ": " << error << "\n";
   return rss_ok && fds_ok && threads_ok && zombies_ok && leftovers_ok && cycles_ok;

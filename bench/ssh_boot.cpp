@@ -93,10 +93,21 @@ pid_t spawn(const std::vector<std::string>& args, int* out) {
 
 std::vector<std::string> ssh_args(const SshTarget& target, const std::string& host,
                                   const std::vector<std::string>& extra, const std::string& command) {
-  std::vector<std::string> args = {"ssh", "-F", "/dev/null", "-i", target.state + "/client_ed25519",
-                                   "-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=" + target.state + "/known_hosts",
-                                   "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
-                                   "-p", std::to_string(target.port)};
+  std::vector<std::string> args = {"ssh",
+                                   "-F",
+                                   "/dev/null",
+                                   "-i",
+                                   target.state + "/client_ed25519",
+                                   "-o",
+                                   "IdentitiesOnly=yes",
+                                   "-o",
+                                   "UserKnownHostsFile=" + target.state + "/known_hosts",
+                                   "-o",
+                                   "StrictHostKeyChecking=yes",
+                                   "-o",
+                                   "BatchMode=yes",
+                                   "-p",
+                                   std::to_string(target.port)};
   args.insert(args.end(), extra.begin(), extra.end());
   args.push_back(target.user + "@" + host);
   if (!command.empty()) args.push_back(command);
@@ -161,7 +172,8 @@ void reap_by(pid_t pid, Clock::time_point deadline) {
 pid_t sshd_listener(const SshTarget& target) {
   pid_t pid = 0;
   std::ifstream(target.state + "/sshd.pid") >> pid;
-  if (pid <= 0) throw std::runtime_error("no test sshd (" + target.state + "/sshd.pid): run tests/fixtures/sshd.sh start");
+  if (pid <= 0)
+    throw std::runtime_error("no test sshd (" + target.state + "/sshd.pid): run tests/fixtures/sshd.sh start");
   return pid;
 }
 
@@ -348,7 +360,8 @@ class ShellMethod {
         master.host = host;
         master.socket = socket_directory() + "/m" + std::to_string(masters.size());
         const auto last = std::min(processes.size(), first + static_cast<std::size_t>(options_.sessions));
-        master.processes.assign(processes.begin() + static_cast<long>(first), processes.begin() + static_cast<long>(last));
+        master.processes.assign(processes.begin() + static_cast<long>(first),
+                                processes.begin() + static_cast<long>(last));
         masters.push_back(std::move(master));
       }
     masters_ = static_cast<int>(masters.size());
@@ -362,9 +375,9 @@ class ShellMethod {
     while (ready < count_) {
       while (static_cast<int>(opening.size()) < options_.startups && !todo.empty()) {
         auto& master = masters[todo.front()];
-        master.pid = spawn(ssh_args(target_, master.host,
-                                    {"-f", "-N", "-M", "-S", master.socket, "-o", "ControlPersist=no"}, ""),
-                           nullptr);
+        master.pid = spawn(
+            ssh_args(target_, master.host, {"-f", "-N", "-M", "-S", master.socket, "-o", "ControlPersist=no"}, ""),
+            nullptr);
         opening.push_back(todo.front());
         todo.pop_front();
       }
@@ -450,7 +463,8 @@ class ShellMethod {
   void start_client(int i, const std::vector<std::string>& extra) {
     auto& client = clients_[static_cast<std::size_t>(i)];
     client = Client{};
-    client.pid = spawn(ssh_args(target_, host_of(i), extra, shell_command(options_.log_directory, name_of(i))), &client.out);
+    client.pid =
+        spawn(ssh_args(target_, host_of(i), extra, shell_command(options_.log_directory, name_of(i))), &client.out);
   }
 
   void failed_client(int i) {
@@ -532,7 +546,7 @@ struct DruncFigures {
   double kill = 0;         // terminate, until every process is DEAD
   double rss_mib = 0;      // drunc-broker as a program only
   int threads = 0;
-  CpuTimes cpu;            // per start, from before the broker starts to all cleaned up (in-process broker only)
+  CpuTimes cpu;  // per start, from before the broker starts to all cleaned up (in-process broker only)
   int logs_missing = 0, left = 0;
 };
 
@@ -552,7 +566,8 @@ void boot_and_terminate(drunc::client::Client& client, drunc::client::Subscriber
     command->set_exec("sh");
     command->add_args("-c");
     command->add_args(kCommand);
-    if (!log_directory.empty()) description->set_process_logs_path(log_directory + "/drunc-" + std::to_string(i) + ".log");
+    if (!log_directory.empty())
+      description->set_process_logs_path(log_directory + "/drunc-" + std::to_string(i) + ".log");
     request.mutable_process_restriction()->add_allowed_hosts(hosts[static_cast<std::size_t>(i) % hosts.size()]);
     pending.insert(client.send(Command::boot, &request));
   }
@@ -642,7 +657,8 @@ void run_ssh_boot(const std::string& scenario, const SshTarget& target, const dr
   std::map<std::string, std::vector<int>> retries, masters;
   std::map<std::string, std::vector<double>> client_cpu, server_cpu;  // ms per start, by method
   int logs_missing = 0, left = 0;
-  if (wait_until_clean(target) != 0) throw std::runtime_error("the test sshd has connections or processes left from before");
+  if (wait_until_clean(target) != 0)
+    throw std::runtime_error("the test sshd has connections or processes left from before");
   // The test hosts are one sshd, whose MaxStartups counts the handshakes to
   // all of them: drunc-zmq's limit per host is shared out as the shell methods' is.
   drunc::broker::Config drunc_config = config;
@@ -709,11 +725,14 @@ void run_ssh_boot(const std::string& scenario, const SshTarget& target, const dr
       }
   for (const auto& method : shell_methods) {
     if (client_cpu[method].empty() || client_cpu["drunc"].empty()) continue;
-    print_row(scenario, std::string("CPU per start, client side: the broker threads (baseline: ") +
-                            method_title(method) + ": the ssh processes)",
+    print_row(scenario,
+              std::string("CPU per start, client side: the broker threads (baseline: ") + method_title(method) +
+                  ": the ssh processes)",
               client_cpu["drunc"], client_cpu[method], "ms", Better::smaller);
-    print_row(scenario, std::string("CPU per start, server side: the sshd and all it starts (baseline: ") + method_title(method) + ")",
-              server_cpu["drunc"], server_cpu[method], "ms", Better::smaller);
+    print_row(
+        scenario,
+        std::string("CPU per start, server side: the sshd and all it starts (baseline: ") + method_title(method) + ")",
+        server_cpu["drunc"], server_cpu[method], "ms", Better::smaller);
   }
   for (const auto& method : shell_methods) {
     if (boots[method].empty()) continue;
@@ -724,12 +743,13 @@ void run_ssh_boot(const std::string& scenario, const SshTarget& target, const dr
   }
   std::printf("note: %s: drunc-zmq with ssh.max_parallel_handshakes_per_host %d (the test hosts are one sshd)\n",
               scenario.c_str(), ssh_settings.max_parallel_handshakes_per_host);
-  std::printf("note: %s: %d processes, %d handshakes at a time for the shell methods, log files in %s; load "
-              "average (1 min) %.2f at start, %.2f at end; log files without their ready line: %d; connections "
-              "or processes left 30 s after a repetition (most): %d\n",
-              scenario.c_str(), options.count, options.startups,
-              options.log_directory.empty() ? "(none)" : options.log_directory.c_str(), load_before, load_average(),
-              logs_missing, left);
+  std::printf(
+      "note: %s: %d processes, %d handshakes at a time for the shell methods, log files in %s; load "
+      "average (1 min) %.2f at start, %.2f at end; log files without their ready line: %d; connections "
+      "or processes left 30 s after a repetition (most): %d\n",
+      scenario.c_str(), options.count, options.startups,
+      options.log_directory.empty() ? "(none)" : options.log_directory.c_str(), load_before, load_average(),
+      logs_missing, left);
   std::fflush(stdout);
 }
 
@@ -737,11 +757,13 @@ void run_ssh_scale(const SshTarget& target, const SshBootOptions& options, const
   become_subreaper();
   prepare_log_directory(target, options.log_directory);
   const double load_before = load_average();
-  if (wait_until_clean(target) != 0) throw std::runtime_error("the test sshd has connections or processes left from before");
+  if (wait_until_clean(target) != 0)
+    throw std::runtime_error("the test sshd has connections or processes left from before");
   const std::string settings =
-      "\"log_ring_lines\": 100,\n  \"ssh\": {\"user\": \"" + target.user + "\", \"port\": " +
-      std::to_string(target.port) + ", \"key_files\": [\"" + target.state + "/client_ed25519\"], \"use_agent\": false, " +
-      "\"known_hosts_files\": [\"" + target.state + "/known_hosts\"], \"host_key_policy\": \"strict\", " +
+      "\"log_ring_lines\": 100,\n  \"ssh\": {\"user\": \"" + target.user +
+      "\", \"port\": " + std::to_string(target.port) + ", \"key_files\": [\"" + target.state +
+      "/client_ed25519\"], \"use_agent\": false, " + "\"known_hosts_files\": [\"" + target.state +
+      "/known_hosts\"], \"host_key_policy\": \"strict\", " +
       "\"max_parallel_handshakes_per_host\": " + std::to_string(handshakes_per_host(target, options)) + "}";
   std::vector<double> running, first_lines, kill, rss, threads, idle_rss, baseline;
   std::vector<int> retries;
@@ -754,7 +776,8 @@ void run_ssh_scale(const SshTarget& target, const SshBootOptions& options, const
         idle_rss.push_back(sample_process(broker.pid()).rss_kib / 1024.0);
         drunc::client::Client client(broker.control_endpoint(), std::chrono::seconds(120));
         drunc::client::Subscriber feed(broker.events_endpoint(), {std::string("log/") + kSession + "/"});
-        if (!feed.wait_until_live(client, std::chrono::seconds(10))) throw std::runtime_error("the feed did not come live");
+        if (!feed.wait_until_live(client, std::chrono::seconds(10)))
+          throw std::runtime_error("the feed did not come live");
         boot_and_terminate(client, feed, target.hosts, options.count, options.log_directory, figures, [&] {
           const auto sample = sample_process(broker.pid());
           figures.rss_mib = sample.rss_kib / 1024.0;
@@ -784,18 +807,22 @@ void run_ssh_scale(const SshTarget& target, const SshBootOptions& options, const
   const std::string n = std::to_string(options.count);
   const std::string hosts = std::to_string(target.hosts.size());
   if (!first_lines.empty() && !baseline.empty()) {
-    print_row("ssh-scale", "boot " + n + " over " + hosts + " hosts until all RUNNING (baseline: " +
-                               method_title("control-master") + ", until each printed its first line)",
+    print_row("ssh-scale",
+              "boot " + n + " over " + hosts + " hosts until all RUNNING (baseline: " + method_title("control-master") +
+                  ", until each printed its first line)",
               running, baseline, "s", Better::smaller);
-    print_row("ssh-scale", "**boot " + n + " over " + hosts + " hosts until each printed its first line (baseline: " +
-                               method_title("control-master") + ")**",
+    print_row("ssh-scale",
+              "**boot " + n + " over " + hosts +
+                  " hosts until each printed its first line (baseline: " + method_title("control-master") + ")**",
               first_lines, baseline, "s", Better::smaller);
   }
   if (!kill.empty()) {
     const Stats k = stats_of(kill), m = stats_of(rss), t = stats_of(threads), idle = stats_of(idle_rss);
     std::printf("| ssh-scale | terminate all %s | %.4g s (%.4g-%.4g) | - | - |\n", n.c_str(), k.median, k.min, k.max);
-    std::printf("| ssh-scale | drunc-broker RSS with %s processes running (idle at start: %.1f MiB) | %.1f MiB (%.1f-%.1f) | - | - |\n",
-                n.c_str(), idle.median, m.median, m.min, m.max);
+    std::printf(
+        "| ssh-scale | drunc-broker RSS with %s processes running (idle at start: %.1f MiB) | %.1f MiB (%.1f-%.1f) | - "
+        "| - |\n",
+        n.c_str(), idle.median, m.median, m.min, m.max);
     std::printf("| ssh-scale | drunc-broker threads with %s processes running | %.0f (%.0f-%.0f) | - | - |\n",
                 n.c_str(), t.median, t.min, t.max);
   }
@@ -806,10 +833,11 @@ void run_ssh_scale(const SshTarget& target, const SshBootOptions& options, const
   }
   std::printf("note: ssh-scale: drunc-zmq with ssh.max_parallel_handshakes_per_host %d (the test hosts are one sshd)\n",
               handshakes_per_host(target, options));
-  std::printf("note: ssh-scale: %s processes over %s hosts; ControlMaster: %d masters, refused and opened again per "
-              "repetition: %s; load average (1 min) %.2f at start, %.2f at end; log files without their ready line: "
-              "%d; connections or processes left 30 s after a repetition (most): %d\n",
-              n.c_str(), hosts.c_str(), masters, join(retries).c_str(), load_before, load_average(), logs_missing, left);
+  std::printf(
+      "note: ssh-scale: %s processes over %s hosts; ControlMaster: %d masters, refused and opened again per "
+      "repetition: %s; load average (1 min) %.2f at start, %.2f at end; log files without their ready line: "
+      "%d; connections or processes left 30 s after a repetition (most): %d\n",
+      n.c_str(), hosts.c_str(), masters, join(retries).c_str(), load_before, load_average(), logs_missing, left);
   std::fflush(stdout);
 }
 

@@ -1,14 +1,14 @@
 #include "broker_loop.hpp"
 
+#include <malloc.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <malloc.h>
 #include <set>
-#include <sys/random.h>
-#include <sys/stat.h>
 
 #include <system_error>
 
@@ -90,10 +90,9 @@ std::string bind_or_explain(zmq::socket_t& socket, const std::string& endpoint, 
   }
   std::string bound = socket.get(zmq::sockopt::last_endpoint);
   // Only the broker's own user may connect to a socket file ("@name" is abstract: no file).
-  if (bound.rfind("ipc://", 0) == 0 && bound.size() > 6 && bound[6] != '@' &&
-      ::chmod(bound.c_str() + 6, 0600) != 0)
-    throw ConfigError("setting \"" + setting + "\": cannot make " + bound.substr(6) + " private: " +
-                      std::strerror(errno));
+  if (bound.rfind("ipc://", 0) == 0 && bound.size() > 6 && bound[6] != '@' && ::chmod(bound.c_str() + 6, 0600) != 0)
+    throw ConfigError("setting \"" + setting + "\": cannot make " + bound.substr(6) +
+                      " private: " + std::strerror(errno));
   return bound;
 }
 
@@ -112,9 +111,10 @@ void check_exposure(const Config& config) {
                         "security.server_certificate and security.client_certificates (docs/CONFIG.md, "
                         "\"Security\"), or bind a loopback address (tcp://127.0.0.1:PORT) or an ipc:// path; "
                         "security.allow_insecure_network: true overrides this check");
-    spdlog::warn("INSECURE: {} {} is reachable from the network with no authentication (security.mode \"none\", "
-                 "security.allow_insecure_network true): anyone who reaches it can run any command as this user",
-                 setting, endpoint);
+    spdlog::warn(
+        "INSECURE: {} {} is reachable from the network with no authentication (security.mode \"none\", "
+        "security.allow_insecure_network true): anyone who reaches it can run any command as this user",
+        setting, endpoint);
   }
 }
 
@@ -131,8 +131,7 @@ Message unpack(const pm::Request& request, bool optional = false) {
   if (!request.data().Is<Message>() || request.data().type_url().rfind("type.googleapis.com/", 0) != 0)
     throw BadRequestFormat("Request.data holds " + request.data().type_url() + ": expected type.googleapis.com/" +
                            expected());
-  if (!request.data().UnpackTo(&message))
-    throw BadRequestFormat("Request.data could not be parsed as " + expected());
+  if (!request.data().UnpackTo(&message)) throw BadRequestFormat("Request.data could not be parsed as " + expected());
   return message;
 }
 
@@ -257,7 +256,7 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, Config config, std::vector<worke
 
   events_.set(zmq::sockopt::sndhwm, config_.events_high_water_mark);
   events_.set(zmq::sockopt::xpub_nodrop, 1);  // see EventPublisher::send
-  events_.set(zmq::sockopt::linger, 1000);  // let SERVER_SHUTDOWN reach subscribers
+  events_.set(zmq::sockopt::linger, 1000);    // let SERVER_SHUTDOWN reach subscribers
   events_endpoint_ = bind_or_explain(events_, config_.events_endpoint, "events_endpoint");
 
   workers_.set(zmq::sockopt::router_mandatory, 1);
@@ -280,11 +279,13 @@ void BrokerLoop::wait_for_workers(const std::map<std::string, std::string>& back
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!missing.empty()) {
     zmq::pollitem_t item{workers_.handle(), 0, ZMQ_POLLIN, 0};
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || zmq::poll(&item, 1, left) == 0)
       throw std::runtime_error("a launcher worker did not start: " + *missing.begin() + " never said it was ready");
     std::vector<zmq::message_t> frames;
-    if (!zmq::recv_multipart(workers_, std::back_inserter(frames), zmq::recv_flags::dontwait) || frames.size() != 2) continue;
+    if (!zmq::recv_multipart(workers_, std::back_inserter(frames), zmq::recv_flags::dontwait) || frames.size() != 2)
+      continue;
     const std::string id = frames[0].to_string();
     internal::WorkerReport report;
     if (!missing.count(id) || !report.ParseFromArray(frames[1].data(), static_cast<int>(frames[1].size())) ||
@@ -439,9 +440,9 @@ void BrokerLoop::authorise(const ClientIdentity& identity, Command command, cons
   const std::string name(wire::command_name(command));
   const std::string who = identity.user + " (" + role_name(identity.role) + ")";
   if (!role_allows(identity.role, command))
-    throw NotAuthorised(who + " may not " + name + (command == Command::terminate
-                                                         ? ": terminate, which kills every session, needs the admin role"
-                                                         : ": " + name + " needs the operator or admin role"));
+    throw NotAuthorised(who + " may not " + name +
+                        (command == Command::terminate ? ": terminate, which kills every session, needs the admin role"
+                                                       : ": " + name + " needs the operator or admin role"));
   auto refuse = [&](const std::vector<std::string>& sessions) {
     std::string list;
     for (const auto& session : sessions) list += (list.empty() ? "\"" : ", \"") + session + "\"";
@@ -550,15 +551,14 @@ void BrokerLoop::describe(Reply& reply) {
     command->set_return_type(info.return_type);
   }
   drunc_zmq::EventFeed feed;
-  feed.set_address(config_.events_advertised_endpoint.empty() ? events_endpoint_
-                                                              : config_.events_advertised_endpoint);
+  feed.set_address(config_.events_advertised_endpoint.empty() ? events_endpoint_ : config_.events_advertised_endpoint);
   feed.set_protocol(std::string(wire::kEventProtocol));
   feed.set_publisher_id(publisher_.publisher_id());
   feed.set_events_dropped(publisher_.dropped());
   feed.set_security_mode(zap_ ? "curve" : "none");
-  feed.set_insecure_network_allowed(!zap_ && config_.security.allow_insecure_network &&
-                                    !(is_local_endpoint(config_.control_endpoint) &&
-                                      is_local_endpoint(config_.events_endpoint)));
+  feed.set_insecure_network_allowed(
+      !zap_ && config_.security.allow_insecure_network &&
+      !(is_local_endpoint(config_.control_endpoint) && is_local_endpoint(config_.events_endpoint)));
   description.mutable_broadcast()->PackFrom(feed);
   answer(reply, pm::EXECUTED_SUCCESSFULLY, &description);
 }
@@ -652,17 +652,16 @@ void BrokerLoop::ps(Reply& reply, const pm::Request& request, const ClientIdenti
   auto records = registry_.match(CompiledQuery(unpack<pm::ProcessQuery>(request)), true);
   if (identity && !identity->all_sessions)
     std::erase_if(records, [&](const ProcessRecord* record) { return !identity->may_touch(record->session()); });
-  answer_instances(reply, records,
-                   feed_position_.bytes(publisher_.publisher_id(), publisher_.sequence(), records,
-                                        publisher_.session_sequences()));
+  answer_instances(
+      reply, records,
+      feed_position_.bytes(publisher_.publisher_id(), publisher_.sequence(), records, publisher_.session_sequences()));
 }
 
 void BrokerLoop::logs(Reply& reply, const pm::Request& request) {
   const auto log_request = unpack<pm::LogRequest>(request);
   const auto matches = registry_.match(CompiledQuery(log_request.query()), true);
   if (matches.size() != 1)
-    throw DruncError("logs needs a query matching exactly one process; it matches " +
-                     std::to_string(matches.size()));
+    throw DruncError("logs needs a query matching exactly one process; it matches " + std::to_string(matches.size()));
   const ProcessRecord& record = *matches.front();
   const std::size_t how_far = log_request.how_far() > 0 ? static_cast<std::size_t>(log_request.how_far()) : 100;
   pm::LogLine line;
@@ -827,8 +826,9 @@ void BrokerLoop::on_started(const std::string& uuid, std::int64_t pid) {
     record = &registry_.add_booted(uuid, std::move(op->boot), op->host, op->worker, pid);
     publisher_.state(*record, "booted");
   }
-  spdlog::info("{} {} (uuid {}, generation {}) on {}, pid {}", op->kind == Operation::Kind::restart ? "restarted" : "booted",
-               record->name(), uuid, record->generation, op->host, pid);
+  spdlog::info("{} {} (uuid {}, generation {}) on {}, pid {}",
+               op->kind == Operation::Kind::restart ? "restarted" : "booted", record->name(), uuid, record->generation,
+               op->host, pid);
   carry_out(operations_.apply(Event::started(uuid, record->instance())));
 }
 
@@ -855,7 +855,7 @@ void BrokerLoop::on_worker_failed(const std::string& routing_id, const std::stri
   const std::string worker = routing_id.substr(0, routing_id.find('#'));
   auto current = routing_ids_.find(worker);
   if (current == routing_ids_.end() || current->second != routing_id) return;  // an incarnation already replaced
-  current->second.clear();  // nothing more is sent to it
+  current->second.clear();                                                     // nothing more is sent to it
   spdlog::critical("launcher worker {} failed: {}; its processes were killed", routing_id, reason);
   restart_worker(worker);
   for (auto* record : registry_.all())
@@ -941,9 +941,7 @@ void BrokerLoop::broadcast_outcome(const Caller& caller, pm::ResponseFlag flag, 
       });
 }
 
-std::string BrokerLoop::who(const Caller& caller) {
-  return caller.user.empty() ? "an anonymous client" : caller.user;
-}
+std::string BrokerLoop::who(const Caller& caller) { return caller.user.empty() ? "an anonymous client" : caller.user; }
 
 bool BrokerLoop::spend(Reply& reply) {
   if (!reply.valid()) {

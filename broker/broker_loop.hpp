@@ -18,10 +18,10 @@
 
 #include "backend.hpp"
 #include "config.hpp"
-#include "druncschema/process_manager.pb.h"
-#include "druncschema/request_response.pb.h"
 #include "drunc_zmq/events.pb.h"
 #include "drunc_zmq/internal.pb.h"
+#include "druncschema/process_manager.pb.h"
+#include "druncschema/request_response.pb.h"
 #include "feed_position.hpp"
 #include "host_router.hpp"
 #include "operations.hpp"
@@ -145,10 +145,10 @@ class BrokerLoop {
   std::vector<workers::ConfiguredBackend> backends_;
   // By worker name: the backend it serves, as its Ready must say.
   std::map<std::string, std::string> backend_of_worker_;
-  zmq::socket_t clients_;  // ROUTER, drunc-pm/1 requests
-  zmq::socket_t events_;   // XPUB, the event feed
-  zmq::socket_t workers_;  // ROUTER, inproc, launcher workers
-  zmq::socket_t stop_;     // PAIR, inproc, the owner's stop and reload signals
+  zmq::socket_t clients_;            // ROUTER, drunc-pm/1 requests
+  zmq::socket_t events_;             // XPUB, the event feed
+  zmq::socket_t workers_;            // ROUTER, inproc, launcher workers
+  zmq::socket_t stop_;               // PAIR, inproc, the owner's stop and reload signals
   std::unique_ptr<ZapHandler> zap_;  // curve mode only
   AccessList admitted_;              // curve mode: the admitted client keys
   std::string control_endpoint_;
@@ -172,7 +172,8 @@ class BrokerLoop {
     std::deque<std::vector<zmq::message_t>> replies;
     std::size_t bytes = 0;
     std::size_t in_outbox = 0;
-    std::size_t refused = 0;  // requests refused since it has been over max_unread_reply_bytes  // this turn's replies to it, not in the backlog yet (about: responses only)
+    std::size_t refused = 0;  // requests refused since it has been over max_unread_reply_bytes  // this turn's replies
+                              // to it, not in the backlog yet (about: responses only)
   };
   std::unordered_map<std::string, Backlog> backlogs_;
   std::chrono::milliseconds backlog_retry_{1};  // 1 ms while they drain, longer while they do not

@@ -10,8 +10,8 @@
 #include <fstream>
 #include <sstream>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "default_config.hpp"  // generated from config/broker.json
 
@@ -39,20 +39,22 @@ SecuritySettings parse_security(const json& object, const std::string& source) {
   security.client_certificates = expand_home(security.client_certificates);
   if (security.mode == SecuritySettings::Mode::curve) {
     if (security.server_certificate.empty())
-      read.fail("server_certificate", "is required with mode \"curve\": the server's secret certificate file "
-                                      "(drunc-pm keygen writes one)");
+      read.fail("server_certificate",
+                "is required with mode \"curve\": the server's secret certificate file "
+                "(drunc-pm keygen writes one)");
     if (security.client_certificates.empty())
-      read.fail("client_certificates", "is required with mode \"curve\": a directory of the admitted clients' "
-                                       "public certificates");
+      read.fail("client_certificates",
+                "is required with mode \"curve\": a directory of the admitted clients' "
+                "public certificates");
   }
   return security;
 }
 
 // The broker's own keys; "backends" and each backend's legacy keys come from the table.
 const std::vector<std::string> kKnownKeys = {
-    "name",          "session",        "control_endpoint",       "events_endpoint", "events_advertised_endpoint",
-    "kill_timeout_s", "log_ring_lines", "max_message_bytes",      "max_unread_reply_bytes", "events_high_water_mark",
-    "log_level",     "security",       "backends"};
+    "name",           "session",        "control_endpoint",  "events_endpoint",        "events_advertised_endpoint",
+    "kill_timeout_s", "log_ring_lines", "max_message_bytes", "max_unread_reply_bytes", "events_high_water_mark",
+    "log_level",      "security",       "backends"};
 
 // Each backend of table parses its section (backends.NAME) and its legacy keys.
 workers::BackendSettings parse_backends(const json& document, const std::string& source,

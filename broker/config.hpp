@@ -16,17 +16,17 @@ namespace drunc::broker {
 using workers::ConfigError;
 
 struct Config {
-  std::string name = "drunc-zmq";                   // Response.name, Emitter.process
-  std::string session;                              // empty: no session ("no_session" in describe)
+  std::string name = "drunc-zmq";  // Response.name, Emitter.process
+  std::string session;             // empty: no session ("no_session" in describe)
   std::string control_endpoint = "tcp://127.0.0.1:5555";
   std::string events_endpoint = "tcp://127.0.0.1:5556";
-  std::string events_advertised_endpoint;           // empty: the bound events endpoint
-  std::chrono::milliseconds kill_timeout{500};      // SIGQUIT -> SIGKILL
-  std::size_t log_ring_lines = 1000;                // recent lines kept per process for `logs`
-  std::int64_t max_message_bytes = 1 << 20;         // larger requests are refused by the socket
-  std::int64_t max_unread_reply_bytes = 64 << 20;   // replies one client leaves unread before it is refused
-  int events_high_water_mark = 100000;              // PUB messages queued per subscriber before dropping
-  std::string log_level = "info";                   // spdlog level of the broker's own log
+  std::string events_advertised_endpoint;          // empty: the bound events endpoint
+  std::chrono::milliseconds kill_timeout{500};     // SIGQUIT -> SIGKILL
+  std::size_t log_ring_lines = 1000;               // recent lines kept per process for `logs`
+  std::int64_t max_message_bytes = 1 << 20;        // larger requests are refused by the socket
+  std::int64_t max_unread_reply_bytes = 64 << 20;  // replies one client leaves unread before it is refused
+  int events_high_water_mark = 100000;             // PUB messages queued per subscriber before dropping
+  std::string log_level = "info";                  // spdlog level of the broker's own log
   SecuritySettings security;
   // Each backend of the table with its settings (backends.NAME), in the
   // order hosts are offered to them: backends.get<workers::LocalSettings>() ...

@@ -15,10 +15,10 @@
 #include <memory>
 #include <sstream>
 
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "broker.hpp"
 #include "config.hpp"
@@ -71,7 +71,10 @@ void log_settings_needing_restart(const std::string& config_path, const nlohmann
       auto setting = operation["path"].get<std::string>().substr(1);  // JSON pointer "/ssh/user" -> "ssh.user"
       std::replace(setting.begin(), setting.end(), '/', '.');
       spdlog::warn("SIGHUP: setting {} {} in {}: needs a restart to take effect", setting,
-                   op == "add" ? "added" : op == "remove" ? "removed" : "changed", config_path);
+                   op == "add"      ? "added"
+                   : op == "remove" ? "removed"
+                                    : "changed",
+                   config_path);
     }
     if (changed == 0) spdlog::info("SIGHUP: {} is as at start: nothing needs a restart", config_path);
   } catch (const std::exception& error) {
@@ -95,7 +98,8 @@ int main(int argc, char** argv) {
   std::string log_format = "text";
   bool print_default = false;
   app.add_option("-c,--config", config_path, "JSON configuration file (default: the built-in config/broker.json)");
-  app.add_option("-l,--log-level", log_level, "trace, debug, info, warn, error, critical or off (overrides the config)");
+  app.add_option("-l,--log-level", log_level,
+                 "trace, debug, info, warn, error, critical or off (overrides the config)");
   app.add_option("--log-format", log_format, "text (the default) or json: one JSON object per line")
       ->check(CLI::IsMember({"text", "json"}));
   app.add_flag("--print-default-config", print_default, "print the built-in configuration and exit");

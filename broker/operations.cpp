@@ -8,9 +8,7 @@ namespace pm = dunedaq::druncschema;
 
 // ---- Reply -----------------------------------------------------------------
 
-Reply::Reply(Reply&& other) noexcept : caller_(std::move(other.caller_)), valid_(other.valid_) {
-  other.valid_ = false;
-}
+Reply::Reply(Reply&& other) noexcept : caller_(std::move(other.caller_)), valid_(other.valid_) { other.valid_ = false; }
 
 Reply& Reply::operator=(Reply&& other) noexcept {
   if (this != &other) {
@@ -76,9 +74,7 @@ Step step_starting(Operation& op, const Event& event) {
       return {op.kill_on_start ? Step::Action::kill_started : Step::Action::none,
               Answer{pm::EXECUTED_SUCCESSFULLY, std::move(list)}};
     }
-    case Event::Type::start_failed:
-      op.failures.push_back(op.host + ": " + event.reason);
-      return next_host_or_fail(op);
+    case Event::Type::start_failed: op.failures.push_back(op.host + ": " + event.reason); return next_host_or_fail(op);
     case Event::Type::kill_requested: op.kill_on_start = true; return {};
     case Event::Type::ended:  // the previous incarnation's late report: not this one's business
     case Event::Type::abandoned: return {};
@@ -88,9 +84,7 @@ Step step_starting(Operation& op, const Event& event) {
 
 Step step_waiting_exit(Operation& op, const Event& event) {
   switch (event.type) {
-    case Event::Type::ended:
-      op.phase = Operation::Phase::starting;
-      return next_host_or_fail(op);
+    case Event::Type::ended: op.phase = Operation::Phase::starting; return next_host_or_fail(op);
     case Event::Type::kill_requested: op.kill_on_start = true; return {};
     case Event::Type::started:
     case Event::Type::start_failed:

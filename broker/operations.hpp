@@ -152,7 +152,7 @@ struct Outcome {
   Operation* operation = nullptr;  // while not done: valid until it is done
   std::string uuid;                // boot, restart: the process
   std::optional<Answer> answer;
-  std::optional<Reply> reply;      // with answer: the operation is done
+  std::optional<Reply> reply;  // with answer: the operation is done
 };
 
 class Operations {
@@ -170,7 +170,7 @@ class Operations {
   // A kill of uuids (answer order): waits for those in waiting; the others'
   // instances are in results. Answered at once when nothing is waited for.
   Outcome begin_kill(Reply reply, std::vector<std::string> uuids, std::unordered_set<std::string> waiting,
-                                  std::unordered_map<std::string, dunedaq::druncschema::ProcessInstance> results);
+                     std::unordered_map<std::string, dunedaq::druncschema::ProcessInstance> results);
 
   // Steps every operation waiting for event.uuid (see the header comment).
   std::vector<Outcome> apply(const Event& event);

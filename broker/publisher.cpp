@@ -10,8 +10,7 @@ namespace drunc::broker {
 
 namespace pm = dunedaq::druncschema;
 
-EventPublisher::EventPublisher(zmq::socket_t& socket, std::string broker_name, std::string session)
-    : socket_(socket) {
+EventPublisher::EventPublisher(zmq::socket_t& socket, std::string broker_name, std::string session) : socket_(socket) {
   std::random_device entropy;
   publisher_id_ = (static_cast<std::uint64_t>(entropy()) << 32) | entropy();
   broadcast_feed_.topic = wire::broadcast_topic(session, broker_name);
@@ -104,9 +103,9 @@ void EventPublisher::send(FeedTopic& topic, std::string_view payload, std::uint3
   meta_.set_topic_sequence(++topic.sequence);
   meta_.set_generation(generation);
   meta_.mutable_transition()->assign(transition.data(), transition.size());
-  meta_.set_time_unix_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count());
+  meta_.set_time_unix_ns(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   meta_.SerializeToString(&meta_buffer_);
   constexpr auto more = zmq::send_flags::sndmore | zmq::send_flags::dontwait;
   // The socket is in no-drop mode: its first frame is refused when a
@@ -130,8 +129,10 @@ void EventPublisher::send(FeedTopic& topic, std::string_view payload, std::uint3
 void EventPublisher::report_drops() {
   const auto now = std::chrono::steady_clock::now();
   if (now - last_drop_report_ < std::chrono::seconds(10)) return;
-  spdlog::warn("event feed: a subscriber is not keeping up: {} events refused to it ({} since start; it misses more until it catches up)",
-               dropped_ - dropped_reported_, dropped_);
+  spdlog::warn(
+      "event feed: a subscriber is not keeping up: {} events refused to it ({} since start; it misses more until it "
+      "catches up)",
+      dropped_ - dropped_reported_, dropped_);
   dropped_reported_ = dropped_;
   last_drop_report_ = now;
 }

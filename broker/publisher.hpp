@@ -13,10 +13,10 @@
 #include <cstdint>
 #include <functional>
 #include <set>
-#include <vector>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include <zmq.hpp>
 
@@ -89,7 +89,7 @@ class EventPublisher {
   zmq::socket_t& socket_;
   std::uint64_t publisher_id_;
   std::uint64_t sequence_ = 0;
-  FeedTopic broadcast_feed_;  // "bcast/<session>/<broker name>"
+  FeedTopic broadcast_feed_;             // "bcast/<session>/<broker name>"
   std::set<std::string> subscriptions_;  // topic prefixes at least one subscriber asked for (or was granted)
   std::unordered_map<std::string, std::uint64_t> session_sequences_;  // of state events, by session
   bool broadcasts_wanted_ = false;

@@ -93,7 +93,7 @@ std::string serialized_instance_list(const std::vector<ProcessRecord*>& records)
     io::CodedOutputStream out(&stream);
     for (const auto* record : records)
       google::protobuf::internal::WireFormatLite::WriteBytes(pm::ProcessInstanceList::kValuesFieldNumber,
-                                                            record->instance_bytes(), &out);
+                                                             record->instance_bytes(), &out);
   }
   return bytes;
 }

@@ -63,7 +63,7 @@ struct ProcessRecord {
   ProcessState state = ProcessState::running;
   std::int32_t return_code = 0;
   std::int64_t pid = 0;
-  std::uint64_t boot_order;      // rank among the records: queries answer in boot order
+  std::uint64_t boot_order;  // rank among the records: queries answer in boot order
   LogRing logs;
   FeedTopic log_feed;    // "log/<session>/<name>/<uuid>"
   FeedTopic state_feed;  // "state/<session>/<name>/<uuid>"
@@ -77,7 +77,7 @@ struct ProcessRecord {
   const std::string& instance_bytes() const;
 
   // Transitions; each returns the event name to publish.
-  void on_kill_sent();                                // running -> stopping (not published)
+  void on_kill_sent();  // running -> stopping (not published)
   // running -> exited, stopping -> killed; either -> lost when lost is set.
   std::string_view on_exited(std::int32_t code, bool lost = false);
   std::string_view on_restarted(std::uint32_t generation, std::int64_t pid, const std::string& host);

@@ -162,7 +162,7 @@ std::vector<std::string> granted_prefixes(const ClientIdentity& identity, const 
       roots.push_back(std::string(kind) + "/" + wire::encode_topic_field(session) + "/");
   std::vector<std::string> granted;
   for (const auto& root : roots) {
-    if (asked.rfind(root, 0) == 0) return {asked};  // within one root: as asked
+    if (asked.rfind(root, 0) == 0) return {asked};           // within one root: as asked
     if (root.rfind(asked, 0) == 0) granted.push_back(root);  // wider than the root: the root
   }
   return granted;
@@ -194,7 +194,8 @@ bool is_local_endpoint(const std::string& endpoint) {
   if (endpoint.rfind("tcp://", 0) != 0) return false;
   std::string address = endpoint.substr(6);
   // "tcp://source;address:port" binds only with a source on connect; take the last part.
-  if (const auto semicolon = address.rfind(';'); semicolon != std::string::npos) address = address.substr(semicolon + 1);
+  if (const auto semicolon = address.rfind(';'); semicolon != std::string::npos)
+    address = address.substr(semicolon + 1);
   const auto colon = address.rfind(':');
   if (colon == std::string::npos) return false;
   address = address.substr(0, colon);

@@ -40,20 +40,22 @@ CurveKeys load_curve_keys(const std::string& certificate, const std::string& ser
   if (certificate.empty())
     throw std::runtime_error("a server key was given without a client certificate (--certificate, DRUNC_CERTIFICATE)");
   if (server_key.empty())
-    throw std::runtime_error("a client certificate was given without the broker's public key (--server-key, "
-                             "DRUNC_SERVER_KEY)");
+    throw std::runtime_error(
+        "a client certificate was given without the broker's public key (--server-key, "
+        "DRUNC_SERVER_KEY)");
   CurveKeys keys;
   try {
     const auto mine = wire::read_certificate(certificate);
     if (mine.secret_key.empty())
-      throw std::runtime_error(certificate + " holds no secret-key: give the secret certificate (NAME.key_secret "
+      throw std::runtime_error(certificate +
+                               " holds no secret-key: give the secret certificate (NAME.key_secret "
                                "from zmq.auth, NAME_secret from drunc-pm keygen)");
     keys.public_key = mine.public_key;
     keys.secret_key = mine.secret_key;
     if (auto user = mine.metadata.find("user"); user != mine.metadata.end()) keys.user = user->second;
     // A file wins: a 40-character path is also valid Z85.
-    const bool is_key_text = !std::filesystem::exists(server_key) && server_key.size() == 40 &&
-                             !wire::z85_decode_key(server_key).empty();
+    const bool is_key_text =
+        !std::filesystem::exists(server_key) && server_key.size() == 40 && !wire::z85_decode_key(server_key).empty();
     keys.server_key = is_key_text ? server_key : wire::read_certificate(server_key).public_key;
   } catch (const wire::CertificateError& error) {
     throw std::runtime_error(error.what());
@@ -85,7 +87,8 @@ bool wait_readable(zmq::socket_t& socket, HandshakeMonitor* monitor, std::chrono
                              {monitor ? monitor->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0}};
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     zmq::poll(items, monitor ? 2 : 1, std::max(left, std::chrono::milliseconds(0)));
     if (monitor && (items[1].revents & ZMQ_POLLIN)) monitor->check();
     if (items[0].revents & ZMQ_POLLIN) return true;
@@ -277,8 +280,7 @@ std::optional<Event> Subscriber::receive(std::chrono::milliseconds timeout) {
     received = zmq::recv_multipart(socket_, std::back_inserter(frames));
   }
   // Frames after the third are extensions this client does not know yet: ignored.
-  if (!received || frames.size() < 3)
-    throw std::runtime_error("malformed event: expected [topic][payload][EventMeta]");
+  if (!received || frames.size() < 3) throw std::runtime_error("malformed event: expected [topic][payload][EventMeta]");
   Event event{frames[0].to_string(), frames[1].to_string(), {}};
   if (!event.meta.ParseFromArray(frames[2].data(), static_cast<int>(frames[2].size())))
     throw std::runtime_error("malformed event: unreadable EventMeta");

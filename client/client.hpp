@@ -22,9 +22,9 @@
 #include <zmq.hpp>
 
 #include "drunc_zmq/events.pb.h"
-#include "handshake_monitor.hpp"
 #include "druncschema/process_manager.pb.h"
 #include "druncschema/request_response.pb.h"
+#include "handshake_monitor.hpp"
 #include "wire/envelope.hpp"
 
 namespace drunc::client {
@@ -119,8 +119,7 @@ class Client {
   Duration timeout() const { return timeout_; }
 
  private:
-  dunedaq::druncschema::ProcessInstanceList call_for_list(wire::Command command,
-                                                          const google::protobuf::Message* data);
+  dunedaq::druncschema::ProcessInstanceList call_for_list(wire::Command command, const google::protobuf::Message* data);
   std::optional<Reply> receive_from_socket(Duration timeout);
 
   zmq::context_t context_;

@@ -43,7 +43,8 @@ int probe_connect(const sockaddr* addr, socklen_t length, int family, int timeou
 }
 
 std::string explain_errno(int error) {
-  if (error == ECONNREFUSED) return "connection refused: nothing listens there (is drunc-broker running, on that port?)";
+  if (error == ECONNREFUSED)
+    return "connection refused: nothing listens there (is drunc-broker running, on that port?)";
   if (error == ENOENT) return "no such socket file (is drunc-broker running?)";
   if (error == ETIMEDOUT) return "the connection attempt failed (no answer from the host)";
   if (error == 0) return "the connection failed (ZeroMQ retries it)";
@@ -63,8 +64,8 @@ std::string diagnose_tcp(const std::string& rest) {
   addrinfo* found = nullptr;
   const int status = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found);
   if (status != 0)
-    return "cannot resolve host \"" + host + "\": " +
-           (status == EAI_SYSTEM ? std::string(std::strerror(errno)) : std::string(::gai_strerror(status)));
+    return "cannot resolve host \"" + host +
+           "\": " + (status == EAI_SYSTEM ? std::string(std::strerror(errno)) : std::string(::gai_strerror(status)));
   std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owner(found, &::freeaddrinfo);
   int error = 0;
   for (const addrinfo* entry = found; entry; entry = entry->ai_next) {

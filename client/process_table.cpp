@@ -9,8 +9,7 @@ namespace pm = dunedaq::druncschema;
 void ProcessTable::reset(const pm::Response& ps_reply) {
   auto position = feed_position(ps_reply);
   pm::ProcessInstanceList list;
-  if (!position || !ps_reply.data().UnpackTo(&list) ||
-      position->state_sequences_size() != list.values_size())
+  if (!position || !ps_reply.data().UnpackTo(&list) || position->state_sequences_size() != list.values_size())
     throw std::invalid_argument("not a ps reply with the event feed's position");
   position_ = std::move(*position);
   live_ = false;
@@ -42,7 +41,7 @@ ProcessTable::Applied ProcessTable::apply_state(const Event& event) {
   auto& last = session_sequences_[instance.process_description().metadata().session()];
   const auto sequence = event.meta.session_sequence();
   if (sequence <= last) return Applied::ignored;  // already in the list
-  if (sequence != last + 1) return Applied::gap;   // a state event of this session was lost
+  if (sequence != last + 1) return Applied::gap;  // a state event of this session was lost
   last = sequence;
   const auto& uuid = instance.uuid().uuid();
   if (event.meta.transition() == "flushed")

@@ -33,9 +33,9 @@ namespace drunc::client {
 class ProcessTable {
  public:
   enum class Applied {
-    applied,   // the event changed the table
-    ignored,   // already in the table, or not a state event
-    gap,       // events were lost (or the broker restarted): take a new ps and reset
+    applied,  // the event changed the table
+    ignored,  // already in the table, or not a state event
+    gap,      // events were lost (or the broker restarted): take a new ps and reset
   };
 
   // From a ps reply. Throws std::invalid_argument when it carries no FeedPosition.

@@ -14,8 +14,7 @@ std::vector<ConfiguredBackend> create_backends(const BackendSettings& settings) 
   std::vector<ConfiguredBackend> backends;
   std::set<std::string> names, workers;
   for (const auto& entry : settings.entries) {
-    if (!names.insert(entry.type.name).second)
-      throw ConfigError("two backends are named \"" + entry.type.name + "\"");
+    if (!names.insert(entry.type.name).second) throw ConfigError("two backends are named \"" + entry.type.name + "\"");
     auto backend = entry.type.create(entry.settings);
     for (const auto& worker : backend->worker_names())
       if (worker.empty() || worker.find('#') != std::string::npos || !workers.insert(worker).second)

@@ -115,7 +115,8 @@ void check_description(const dunedaq::druncschema::ProcessDescription& descripti
     require_no_nul(description.process_execution_directory(), "process_execution_directory");
   for (const auto& [name, value] : description.env()) {
     if (!is_shell_identifier(name))
-      throw InvalidDescription(std::string("env name \"").append(name).append("\" is not a valid environment variable name"));
+      throw InvalidDescription(
+          std::string("env name \"").append(name).append("\" is not a valid environment variable name"));
     require_no_nul(value, "env value of " + name);
   }
   for (const auto& command : description.executable_and_arguments()) {
@@ -128,10 +129,10 @@ void check_description(const dunedaq::druncschema::ProcessDescription& descripti
 std::optional<LogFile> log_file_of(const dunedaq::druncschema::ProcessDescription& description,
                                    const Incarnation& incarnation) {
   if (description.process_logs_path().empty()) return std::nullopt;
-  return LogFile{description.process_logs_path(),
-                 "=== drunc-zmq: " + description.metadata().name() + " uuid " + incarnation.uuid + " generation " +
-                     std::to_string(incarnation.generation) + " on " + incarnation.host + " at " +
-                     incarnation.started_at + " ==="};
+  return LogFile{description.process_logs_path(), "=== drunc-zmq: " + description.metadata().name() + " uuid " +
+                                                      incarnation.uuid + " generation " +
+                                                      std::to_string(incarnation.generation) + " on " +
+                                                      incarnation.host + " at " + incarnation.started_at + " ==="};
 }
 
 std::string build_launch_script(const dunedaq::druncschema::ProcessDescription& description,

@@ -74,8 +74,8 @@ std::int64_t SettingsReader::integer(const std::string& key, std::int64_t fallba
   if (!value->is_number_integer()) fail(key, "must be a whole number");
   const auto number = value->get<std::int64_t>();
   if (number < min || number > max)
-    fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
-                  std::to_string(number));
+    fail(key,
+         "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + std::to_string(number));
   return number;
 }
 

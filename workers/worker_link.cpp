@@ -10,9 +10,7 @@ namespace drunc::workers {
 
 namespace pb = drunc_zmq::internal;
 
-void name_this_thread(const std::string& name) {
-  ::pthread_setname_np(::pthread_self(), name.substr(0, 15).c_str());
-}
+void name_this_thread(const std::string& name) { ::pthread_setname_np(::pthread_self(), name.substr(0, 15).c_str()); }
 
 zmq::socket_t connect_to_broker(zmq::context_t& context, const std::string& endpoint, const std::string& routing_id) {
   zmq::socket_t socket(context, zmq::socket_type::dealer);

@@ -26,7 +26,8 @@ WorkerLoop::~WorkerLoop() { ::close(epoll_fd_); }
 void WorkerLoop::run() {
   std::array<epoll_event, 64> events;
   while (!stopping_) {
-    drain_commands(socket_, worker_, [this](const drunc_zmq::internal::WorkerCommand& command) { on_command(command); });
+    drain_commands(socket_, worker_,
+                   [this](const drunc_zmq::internal::WorkerCommand& command) { on_command(command); });
     before_wait();
     const int n = ::epoll_wait(epoll_fd_, events.data(), events.size(), milliseconds_to_wait());
     if (n < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "epoll_wait");

@@ -21,14 +21,14 @@ std::string quoted(const std::string& text) { return "\"" + text + "\""; }
 // Commands run as lines of a bash script (workers/launch_script.cpp): a builtin is a command too.
 bool is_bash_builtin(const std::string& name) {
   static const std::set<std::string> builtins = {
-      ".",       ":",      "[",       "alias",   "bg",      "bind",    "break",   "builtin", "caller",  "cd",
-      "command", "compgen", "complete", "compopt", "continue", "declare", "dirs",   "disown",  "echo",    "enable",
-      "eval",    "exec",   "exit",    "export",  "false",   "fc",      "fg",      "getopts", "hash",    "help",
-      "history", "jobs",   "kill",    "let",     "local",   "logout",  "mapfile", "popd",    "printf",  "pushd",
-      "pwd",     "read",   "readarray", "readonly", "return", "set",    "shift",   "shopt",   "source",  "suspend",
-      "test",    "times",  "trap",    "true",    "type",    "typeset", "ulimit",  "umask",   "unalias", "unset",
-      "wait",    "{",      "}",       "!",       "[[",      "]]",      "if",      "then",    "else",    "elif",
-      "fi",      "case",   "esac",    "for",     "select",  "while",   "until",   "do",      "done",    "function",
+      ".",       ":",       "[",         "alias",    "bg",       "bind",    "break",   "builtin", "caller",  "cd",
+      "command", "compgen", "complete",  "compopt",  "continue", "declare", "dirs",    "disown",  "echo",    "enable",
+      "eval",    "exec",    "exit",      "export",   "false",    "fc",      "fg",      "getopts", "hash",    "help",
+      "history", "jobs",    "kill",      "let",      "local",    "logout",  "mapfile", "popd",    "printf",  "pushd",
+      "pwd",     "read",    "readarray", "readonly", "return",   "set",     "shift",   "shopt",   "source",  "suspend",
+      "test",    "times",   "trap",      "true",     "type",     "typeset", "ulimit",  "umask",   "unalias", "unset",
+      "wait",    "{",       "}",         "!",        "[[",       "]]",      "if",      "then",    "else",    "elif",
+      "fi",      "case",    "esac",      "for",      "select",   "while",   "until",   "do",      "done",    "function",
       "time",    "coproc"};
   return builtins.count(name) > 0;
 }
@@ -87,8 +87,9 @@ void refuse_duplicate_names(client::Client& client, const std::vector<pm::BootRe
   std::string text = problems[0];
   for (std::size_t i = 1; i < problems.size() && i < 10; ++i) text += "; " + problems[i];
   if (problems.size() > 10) text += "; and " + std::to_string(problems.size() - 10) + " more";
-  throw BootRefused(text + " (names must be unique within a session: flush a dead one, pick another name, or "
-                           "give --allow-duplicates)");
+  throw BootRefused(text +
+                    " (names must be unique within a session: flush a dead one, pick another name, or "
+                    "give --allow-duplicates)");
 }
 
 void refuse_missing_local_files(const std::string& broker_address, const std::vector<pm::BootRequest>& requests) {
@@ -103,8 +104,7 @@ void refuse_missing_local_files(const std::string& broker_address, const std::ve
       struct stat status;
       if (::stat(directory.c_str(), &status) != 0)
         throw BootRefused(who + "execution directory " + directory + " does not exist on this machine");
-      if (!S_ISDIR(status.st_mode))
-        throw BootRefused(who + "execution directory " + directory + " is not a directory");
+      if (!S_ISDIR(status.st_mode)) throw BootRefused(who + "execution directory " + directory + " is not a directory");
     }
     const auto env_path = description.env().find("PATH");
     const std::string path_variable =

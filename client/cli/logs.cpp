@@ -48,7 +48,8 @@ std::uint64_t catch_up(client::Client& client, const pm::ProcessQuery& by_uuid, 
   request.set_how_far(static_cast<std::int32_t>(std::min<std::uint64_t>(needed, 1'000'000)));
   const auto cursor = client.logs(request, [&](const pm::LogLine& line) { lines.push_back(line); });
   const std::uint64_t first = cursor - lines.size();  // sequence of lines.front()
-  if (from > 0 && first > from) std::cerr << "drunc-pm: " << first - from << " lines lost (no longer in the broker's memory)\n";
+  if (from > 0 && first > from)
+    std::cerr << "drunc-pm: " << first - from << " lines lost (no longer in the broker's memory)\n";
   for (std::size_t i = 0; i < lines.size(); ++i)
     if (first + i >= from) printer.print(lines[i]);
   return cursor;

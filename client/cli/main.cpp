@@ -202,7 +202,8 @@ int boot_many(drunc::client::Client& client, const std::vector<pm::BootRequest>&
   std::size_t answered = 0;
   const auto deadline = std::chrono::steady_clock::now() + client.timeout();
   while (answered < requests.size()) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     auto reply = left.count() > 0 ? client.receive(left) : std::nullopt;
     if (!reply) {
       if (progress) std::cerr << "\n";
@@ -224,8 +225,8 @@ int boot_many(drunc::client::Client& client, const std::vector<pm::BootRequest>&
           {name, pm::ResponseFlag_Name(reply->response.flag()), drunc::client::response_text(reply->response)});
     }
     if (progress)
-      std::cerr << "\rbooting: " << answered << "/" << requests.size() << " answered, " << failures.size()
-                << " failed" << std::flush;
+      std::cerr << "\rbooting: " << answered << "/" << requests.size() << " answered, " << failures.size() << " failed"
+                << std::flush;
   }
   if (progress) std::cerr << "\n";
   if (failures.empty() || !atomic) print_list(booted, options, false);  // --atomic: they are about to go
@@ -240,8 +241,9 @@ int boot_many(drunc::client::Client& client, const std::vector<pm::BootRequest>&
 // needs --yes, so that no script kills a whole broker by a slip.
 bool confirm_terminate(drunc::client::Client& client, const Options& options) {
   if (!::isatty(STDIN_FILENO))
-    throw CLI::ValidationError("terminate", "it kills every process of the broker: give --yes (-y) to confirm "
-                                            "when standard input is not a terminal");
+    throw CLI::ValidationError("terminate",
+                               "it kills every process of the broker: give --yes (-y) to confirm "
+                               "when standard input is not a terminal");
   const auto everything = client.ps();
   std::set<std::string> sessions;
   int running = 0;
@@ -251,8 +253,8 @@ bool confirm_terminate(drunc::client::Client& client, const Options& options) {
   }
   std::string session_list;
   for (const auto& session : sessions) session_list += (session_list.empty() ? "" : ", ") + ("\"" + session + "\"");
-  std::cerr << "terminate kills every process of the broker at " << options.broker << ": " << running
-            << " running of " << everything.values_size() << " (sessions: " << (session_list.empty() ? "none" : session_list)
+  std::cerr << "terminate kills every process of the broker at " << options.broker << ": " << running << " running of "
+            << everything.values_size() << " (sessions: " << (session_list.empty() ? "none" : session_list)
             << "). Proceed? [y/N] " << std::flush;
   std::string answer;
   if (!std::getline(std::cin, answer)) return false;
@@ -268,10 +270,15 @@ int main(int argc, char** argv) {
   app.fallthrough();  // global options may also follow the subcommand
   Options options;
   if (const char* broker = std::getenv("DRUNC_PM_BROKER"); broker && *broker) options.broker = broker;
-  app.add_option("-b,--broker", options.broker, "control endpoint of the broker, tcp://HOST:PORT or ipc://PATH "
-                 "(env DRUNC_PM_BROKER)")->capture_default_str();
-  app.add_option("-t,--timeout", options.timeout_s, "seconds to wait for an answer")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_flag("--json", options.json, "print answers as JSON, one document per line; errors as one JSON object on stderr");
+  app.add_option("-b,--broker", options.broker,
+                 "control endpoint of the broker, tcp://HOST:PORT or ipc://PATH "
+                 "(env DRUNC_PM_BROKER)")
+      ->capture_default_str();
+  app.add_option("-t,--timeout", options.timeout_s, "seconds to wait for an answer")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--json", options.json,
+               "print answers as JSON, one document per line; errors as one JSON object on stderr");
   app.add_option("--color", options.color, "colour output: auto (on a terminal, unless NO_COLOR is set), always, never")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "always", "never"}));
@@ -311,11 +318,12 @@ int main(int argc, char** argv) {
   boot->add_flag("--atomic", atomic, "with --file: when any boot fails, kill the processes that did boot");
   boot->add_flag("--no-local-check", no_local_check,
                  "do not check that executables and directories exist when the process would run on this machine");
-  boot->footer("The command follows --, e.g.: drunc-pm boot -n app -- my-exe --its-option value\n"
-               "Refused before anything is sent: a name the session already has (unless --allow-duplicates); "
-               "when the broker and every allowed host are this machine, an executable or execution directory "
-               "that does not exist here (unless --no-local-check). A session file boot that partly fails says "
-               "which processes are left running, or kills them with --atomic.");
+  boot->footer(
+      "The command follows --, e.g.: drunc-pm boot -n app -- my-exe --its-option value\n"
+      "Refused before anything is sent: a name the session already has (unless --allow-duplicates); "
+      "when the broker and every allowed host are this machine, an executable or execution directory "
+      "that does not exist here (unless --no-local-check). A session file boot that partly fails says "
+      "which processes are left running, or kills them with --atomic.");
 
   drunc::cli::Selection ps_selection, kill_selection, flush_selection, restart_selection, logs_selection;
   auto* ps = app.add_subcommand("ps", "list processes (all, or the selected ones)");
@@ -323,7 +331,8 @@ int main(int argc, char** argv) {
   ps->footer(kSelectionFooter);
   bool long_format = false;
   ps->add_flag("-l,--long-format", long_format, "also show directory, log path and command");
-  auto* kill = app.add_subcommand("kill", "kill the matching processes (all options must match; a selection is required)");
+  auto* kill =
+      app.add_subcommand("kill", "kill the matching processes (all options must match; a selection is required)");
   add_selection_options(kill, kill_selection);
   kill->footer(std::string(kSelectionFooter) + " No match: \"no process matched\", exit 4. Everything: terminate.");
   auto* flush = app.add_subcommand("flush", "forget the selected dead processes (all dead ones with no selection)");
@@ -353,9 +362,10 @@ int main(int argc, char** argv) {
   watch->add_flag("--logs", watch_options.logs, "log lines");
   watch->add_flag("--states", watch_options.states, "state changes");
   watch->add_flag("--broadcasts", watch_options.broadcasts, "the broker's broadcasts (default: all three kinds)");
-  watch->footer("Each line starts with the time the broker published the event. -s and -n narrow log lines and "
-                "state changes; the broker's broadcasts are always shown (when chosen). Ends, saying so on stderr, "
-                "when the broker broadcasts SERVER_SHUTDOWN; otherwise runs until Ctrl-C.");
+  watch->footer(
+      "Each line starts with the time the broker published the event. -s and -n narrow log lines and "
+      "state changes; the broker's broadcasts are always shown (when chosen). Ends, saying so on stderr, "
+      "when the broker broadcasts SERVER_SHUTDOWN; otherwise runs until Ctrl-C.");
 
   // Each command's help ends with the exit statuses. Not the top level's:
   // the man page and the bash completion read its subcommands from the
@@ -365,8 +375,8 @@ int main(int argc, char** argv) {
       "up front; 2 bad usage; 3 the broker could not be reached or did not answer in time; 4 the selection matched "
       "no process (or several where one is needed). See docs/CLI.md.";
   for (auto* command : app.get_subcommands({}))
-    command->footer(wrapped(command->get_footer().empty() ? exit_statuses
-                                                          : command->get_footer() + "\n" + exit_statuses));
+    command->footer(
+        wrapped(command->get_footer().empty() ? exit_statuses : command->get_footer() + "\n" + exit_statuses));
 
   // Everything after the first "--" is the command to boot, verbatim: its own
   // options must not be read as drunc-pm's, so it never reaches the parser.
@@ -411,8 +421,7 @@ int main(int argc, char** argv) {
     // With a certificate the broker knows who we are; a token naming another user would be refused.
     pm::Token token;
     token.set_user_name(keys.enabled() ? keys.user : current_user());
-    drunc::client::Client client(options.broker,
-                                 std::chrono::milliseconds(static_cast<long>(options.timeout_s * 1000)),
+    drunc::client::Client client(options.broker, std::chrono::milliseconds(static_cast<long>(options.timeout_s * 1000)),
                                  std::move(keys));
     client.set_token(token);
     client.fail_fast_on_connect(true);  // nothing listening: say so now, not after the timeout
@@ -427,8 +436,8 @@ int main(int argc, char** argv) {
                 << "\nsession: " << description.session() << "\n";
       drunc_zmq::EventFeed feed;
       if (description.broadcast().UnpackTo(&feed)) {
-        std::cout << "events: " << feed.address() << " (" << feed.protocol() << "), "
-                  << feed.events_dropped() << " refused to slow subscribers since start\n";
+        std::cout << "events: " << feed.address() << " (" << feed.protocol() << "), " << feed.events_dropped()
+                  << " refused to slow subscribers since start\n";
         std::cout << "security: " << (feed.security_mode().empty() ? "unknown" : feed.security_mode())
                   << (feed.insecure_network_allowed()
                           ? " -- INSECURE: reachable from the network with no authentication "
@@ -438,8 +447,8 @@ int main(int argc, char** argv) {
       }
       std::vector<std::vector<std::string>> rows = {{"command", "data type", "return type", "help"}};
       for (const auto& command : description.commands())
-        rows.push_back({command.name(), command.data_type_size() ? command.data_type(0) : "",
-                        command.return_type(), command.help()});
+        rows.push_back({command.name(), command.data_type_size() ? command.data_type(0) : "", command.return_type(),
+                        command.help()});
       std::cout << "\n";
       drunc::cli::print_aligned(rows, std::cout);
     } else if (*boot) {
@@ -491,8 +500,10 @@ int main(int argc, char** argv) {
       if (!flush_selection.empty() && selected.values_size() == 0)
         throw drunc::cli::SelectionError("no process matched " + flush_selection.describe() + ": nothing flushed");
       if (!flush_selection.empty() && dead.values_size() == 0)
-        throw drunc::cli::SelectionError(flush_selection.describe() + " matches only living processes, which flush "
-                                         "leaves: " + drunc::cli::describe_processes(selected) + ": nothing flushed");
+        throw drunc::cli::SelectionError(flush_selection.describe() +
+                                         " matches only living processes, which flush "
+                                         "leaves: " +
+                                         drunc::cli::describe_processes(selected) + ": nothing flushed");
       print_list(dead.values_size() == 0 ? dead : client.flush(drunc::cli::by_uuid(dead)), options, false);
     } else if (*restart) {
       pm::ProcessInstanceList one;

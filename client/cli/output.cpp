@@ -90,15 +90,16 @@ void print_process_table(const pm::ProcessInstanceList& list, bool long_format, 
     const auto& description = instance.process_description();
     const auto& metadata = description.metadata();
     const bool alive = instance.status_code() == pm::ProcessInstance::RUNNING;
-    std::vector<std::string> row = {metadata.session(),
-                                    metadata.name(),
-                                    metadata.user(),
-                                    metadata.hostname(),
-                                    instance.uuid().uuid(),
-                                    alive ? painted("True", "\033[32m", color)
-                                          : painted("False", instance.return_code() == 0 ? "\033[33m" : "\033[31m", color),
-                                    alive ? "" : painted(std::to_string(instance.return_code()),
-                                                         instance.return_code() == 0 ? "" : "\033[31m", color)};
+    std::vector<std::string> row = {
+        metadata.session(),
+        metadata.name(),
+        metadata.user(),
+        metadata.hostname(),
+        instance.uuid().uuid(),
+        alive ? painted("True", "\033[32m", color)
+              : painted("False", instance.return_code() == 0 ? "\033[33m" : "\033[31m", color),
+        alive ? ""
+              : painted(std::to_string(instance.return_code()), instance.return_code() == 0 ? "" : "\033[31m", color)};
     if (long_format) {
       row.push_back(description.process_execution_directory());
       row.push_back(description.process_logs_path());

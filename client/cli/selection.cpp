@@ -59,7 +59,8 @@ bool Selection::matches(const pm::ProcessInstance& process) const {
     // The broker checked the patterns (it answered the same query): an
     // invalid one matches nothing here.
     bool any = false;
-    for (const auto& pattern : patterns_) any = any || (pattern->ok() && re2::RE2::PartialMatch(metadata.name(), *pattern));
+    for (const auto& pattern : patterns_)
+      any = any || (pattern->ok() && re2::RE2::PartialMatch(metadata.name(), *pattern));
     if (!any) return false;
   }
   return true;

@@ -12,10 +12,11 @@ namespace {
 using nlohmann::json;
 namespace pm = dunedaq::druncschema;
 
-const std::vector<std::string> kSessionKeys = {"session", "user", "hosts", "execution_directory", "logs_directory",
-                                               "env", "processes", "certificate", "server_key"};
-const std::vector<std::string> kProcessKeys = {"name", "commands", "user", "hosts", "execution_directory",
-                                               "log", "env", "tree_id"};
+const std::vector<std::string> kSessionKeys = {"session",        "user", "hosts",     "execution_directory",
+                                               "logs_directory", "env",  "processes", "certificate",
+                                               "server_key"};
+const std::vector<std::string> kProcessKeys = {"name", "commands", "user",   "hosts", "execution_directory",
+                                               "log",  "env",      "tree_id"};
 
 void check_keys(const json& object, const std::vector<std::string>& known, const std::string& where) {
   for (const auto& [key, value] : object.items())
@@ -136,8 +137,7 @@ std::vector<pm::BootRequest> load_session_file(const std::string& path, const st
       default_log = logs_directory + "/" + (session.empty() ? "" : session + "_") + name + ".log";
     description->set_process_logs_path(string_of(process, "log", where, default_log));
 
-    const auto process_hosts =
-        process.contains("hosts") ? strings_of(process["hosts"], where + ": \"hosts\"") : hosts;
+    const auto process_hosts = process.contains("hosts") ? strings_of(process["hosts"], where + ": \"hosts\"") : hosts;
     for (const auto& host : process_hosts) request.mutable_process_restriction()->add_allowed_hosts(host);
     requests.push_back(std::move(request));
   }

@@ -19,9 +19,7 @@ namespace {
 
 namespace pm = dunedaq::druncschema;
 
-bool shows_broadcasts(const WatchOptions& options) {
-  return options.broadcasts || (!options.logs && !options.states);
-}
+bool shows_broadcasts(const WatchOptions& options) { return options.broadcasts || (!options.logs && !options.states); }
 
 // Topic prefixes: kind, then session, then name, each only when given.
 // A name alone cannot be a prefix (the session comes first): it is checked on receipt.
@@ -135,12 +133,14 @@ int watch(const std::string& events_address, const WatchOptions& options) {
     const std::string& kind = fields[0];
     if (!options.name.empty() && kind != "bcast" && fields[2] != options.name) continue;
     std::unique_ptr<google::protobuf::Message> payload;
-    if (kind == "log") payload = std::make_unique<pm::LogLine>();
-    else if (kind == "state") payload = std::make_unique<pm::ProcessInstance>();
-    else payload = std::make_unique<pm::BroadcastMessage>();
+    if (kind == "log")
+      payload = std::make_unique<pm::LogLine>();
+    else if (kind == "state")
+      payload = std::make_unique<pm::ProcessInstance>();
+    else
+      payload = std::make_unique<pm::BroadcastMessage>();
     if (!payload->ParseFromString(event->payload)) continue;
-    const bool shutdown =
-        kind == "bcast" && static_cast<pm::BroadcastMessage&>(*payload).type() == pm::SERVER_SHUTDOWN;
+    const bool shutdown = kind == "bcast" && static_cast<pm::BroadcastMessage&>(*payload).type() == pm::SERVER_SHUTDOWN;
     const bool shown = kind != "bcast" || shows_broadcasts(options);
 
     if (shown && options.json) {

@@ -12,7 +12,7 @@ struct WatchOptions {
   std::string name;     // only this exact friendly name ("" = all); needs no session filter
   bool logs = false, states = false, broadcasts = false;  // none set = all three
   bool json = false;
-  bool color = false;  // ANSI colours (drunc-pm decides: --color, NO_COLOR, a terminal)
+  bool color = false;      // ANSI colours (drunc-pm decides: --color, NO_COLOR, a terminal)
   client::CurveKeys keys;  // CURVE keys for the feed, if the broker uses them
 };
 

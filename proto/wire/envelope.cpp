@@ -10,9 +10,7 @@ constexpr std::array<std::string_view, 8> kCommandNames = {"describe", "boot",  
 
 std::string_view view(const zmq::message_t& frame) { return {frame.data<char>(), frame.size()}; }
 
-bool valid_request_id(const zmq::message_t& frame) {
-  return frame.size() >= 1 && frame.size() <= kMaxRequestIdSize;
-}
+bool valid_request_id(const zmq::message_t& frame) { return frame.size() >= 1 && frame.size() <= kMaxRequestIdSize; }
 
 }  // namespace
 
@@ -46,8 +44,7 @@ std::variant<RequestEnvelope, MalformedRequest> decode_request(std::vector<zmq::
   if (count < 2 || !valid_request_id(frames[first + 1]))
     return MalformedRequest{"request id frame missing or not 1 to 255 bytes", std::nullopt};
   if (count != 4)
-    return MalformedRequest{"expected 4 frames [signature][request id][command][Request], got " +
-                                std::to_string(count),
+    return MalformedRequest{"expected 4 frames [signature][request id][command][Request], got " + std::to_string(count),
                             reply_to};
   return RequestEnvelope{std::move(from), std::string(view(frames[first + 2])), view(frames[first + 3])};
 }

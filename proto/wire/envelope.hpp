@@ -22,9 +22,8 @@ inline constexpr std::string_view kDone = "done";
 inline constexpr std::size_t kMaxRequestIdSize = 255;
 
 enum class Command { describe, boot, terminate, restart, kill, flush, ps, logs };
-inline constexpr Command kAllCommands[] = {Command::describe, Command::boot,  Command::terminate,
-                                           Command::restart,  Command::kill,  Command::flush,
-                                           Command::ps,       Command::logs};
+inline constexpr Command kAllCommands[] = {Command::describe, Command::boot,  Command::terminate, Command::restart,
+                                           Command::kill,     Command::flush, Command::ps,        Command::logs};
 
 std::optional<Command> parse_command(std::string_view name);
 std::string_view command_name(Command command);

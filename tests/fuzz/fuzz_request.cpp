@@ -148,10 +148,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   });
   // terminate (query optional, ignored but well-formed); restart, kill, flush, ps
   try_unpack<pm::ProcessQuery>(request, true, [](const pm::ProcessQuery&) {});
-  try_unpack<pm::ProcessQuery>(request, false,
-                               [&](const pm::ProcessQuery& query) { use_query(query, metadata); });
+  try_unpack<pm::ProcessQuery>(request, false, [&](const pm::ProcessQuery& query) { use_query(query, metadata); });
   // logs
-  try_unpack<pm::LogRequest>(request, false,
-                             [&](const pm::LogRequest& logs) { use_query(logs.query(), metadata); });
+  try_unpack<pm::LogRequest>(request, false, [&](const pm::LogRequest& logs) { use_query(logs.query(), metadata); });
   return 0;
 }

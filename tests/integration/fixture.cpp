@@ -7,11 +7,11 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <iterator>
+#include <sstream>
 
-#include <catch2/catch.hpp>
 #include <spdlog/spdlog.h>
+#include <catch2/catch.hpp>
 
 namespace test {
 
@@ -40,7 +40,8 @@ Events::Events(const std::string& events_endpoint, drunc::client::Client& client
 drunc::client::Event Events::wait_for(const std::function<bool(const drunc::client::Event&)>& accept) {
   const auto deadline = std::chrono::steady_clock::now() + kPatience;
   while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) FAIL("the expected event did not come");
     auto event = subscriber_.next(left);
     if (!event) continue;
@@ -67,8 +68,8 @@ void Events::wait_for_lines(const std::string& uuid, std::set<std::string> texts
   while (!texts.empty()) {
     wait_for([&](const drunc::client::Event& event) {
       pm::LogLine line;
-      return event.topic.rfind("log/", 0) == 0 && line.ParseFromString(event.payload) &&
-             line.uuid().uuid() == uuid && texts.erase(line.line()) == 1;
+      return event.topic.rfind("log/", 0) == 0 && line.ParseFromString(event.payload) && line.uuid().uuid() == uuid &&
+             texts.erase(line.line()) == 1;
     });
   }
 }
@@ -147,7 +148,8 @@ bool wait_until_gone(const std::vector<int>& pids) {
   const auto deadline = std::chrono::steady_clock::now() + kPatience;
   std::size_t ended = 0;
   while (ended < fds.size()) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || ::poll(fds.data(), fds.size(), static_cast<int>(left.count())) <= 0) break;
     ended = 0;
     for (auto& fd : fds)

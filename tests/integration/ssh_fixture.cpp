@@ -14,8 +14,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <optional>
 #include <iterator>
+#include <optional>
 #include <regex>
 #include <sstream>
 
@@ -252,7 +252,8 @@ std::string server_host_key() { return key_fields(read_text(state_dir() + "/host
 
 std::string server_fingerprint() {
   // "256 SHA256:xxxx comment (ED25519)"
-  std::istringstream in(run("ssh-keygen -l -E sha256 -f " + drunc::workers::shell_quote(state_dir() + "/host_ed25519.pub")));
+  std::istringstream in(
+      run("ssh-keygen -l -E sha256 -f " + drunc::workers::shell_quote(state_dir() + "/host_ed25519.pub")));
   std::string bits, fingerprint;
   in >> bits >> fingerprint;
   REQUIRE(fingerprint.rfind("SHA256:", 0) == 0);
@@ -260,7 +261,8 @@ std::string server_fingerprint() {
 }
 
 std::string write_known_hosts(const TempDir& scratch, const std::string& name,
-                              const std::map<std::string, std::string>& replaced, const std::set<std::string>& omitted) {
+                              const std::map<std::string, std::string>& replaced,
+                              const std::set<std::string>& omitted) {
   const auto path = scratch / name;
   std::ofstream file(path);
   const auto key = server_host_key();
@@ -330,7 +332,8 @@ void BrokerProgram::wait_until_serving() {
         break;
       }
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) FAIL("drunc-broker printed no 'serving on' line; output:\n" + output());
     pollfd poll_fd{out_fd_, POLLIN, 0};
     if (::poll(&poll_fd, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -391,7 +394,8 @@ Agent::Agent(const TempDir& scratch) : socket_(scratch / unique_marker("agent") 
   std::string said;
   const auto deadline = std::chrono::steady_clock::now() + kPatience;
   while (said.find("SSH_AUTH_SOCK=") == std::string::npos) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) FAIL("ssh-agent did not start: " + said);
     pollfd poll_fd{output_, POLLIN, 0};
     if (::poll(&poll_fd, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -422,7 +426,8 @@ ProgramEvents::ProgramEvents(const BrokerProgram& broker, const std::vector<std:
 void ProgramEvents::wait_for_line_from_each(std::set<std::string> uuids, const std::string& text) {
   const auto deadline = std::chrono::steady_clock::now() + kPatience;
   while (!uuids.empty()) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) FAIL("the expected log line \"" + text + "\" did not come");
     auto event = subscriber_.next(left);
     pm::LogLine line;

@@ -21,8 +21,8 @@ drunc::workers::BackendTable table_with_spawn() {
   return table;
 }
 
-pm::BootRequest spawn_request(const std::string& name, const std::vector<std::string>& hosts,
-                              const std::string& exec, const std::vector<std::string>& args) {
+pm::BootRequest spawn_request(const std::string& name, const std::vector<std::string>& hosts, const std::string& exec,
+                              const std::vector<std::string>& args) {
   auto request = boot_request(name, exec, args);
   request.mutable_process_restriction()->clear_allowed_hosts();
   for (const auto& host : hosts) request.mutable_process_restriction()->add_allowed_hosts(host);
@@ -32,8 +32,8 @@ pm::BootRequest spawn_request(const std::string& name, const std::vector<std::st
 }  // namespace
 
 TEST_CASE("seam: a backend from the test tree boots and kills through the real broker") {
-  const auto config = drunc::broker::parse_config(R"({"backends": {"spawn": {"prefix": "pool/"}}})", "test",
-                                                  table_with_spawn());
+  const auto config =
+      drunc::broker::parse_config(R"({"backends": {"spawn": {"prefix": "pool/"}}})", "test", table_with_spawn());
   TestBroker broker([&](drunc::broker::Config& adjusted) { adjusted.backends = config.backends; });
   auto client = broker.client();
   Events events(broker, {"state/", "log/"});
@@ -61,8 +61,9 @@ TEST_CASE("seam: a backend from the test tree boots and kills through the real b
 }
 
 TEST_CASE("seam: a backend's section is its own: unknown keys are refused, naming it") {
-  CHECK_THROWS_WITH(drunc::broker::parse_config(R"({"backends": {"spawn": {"prefx": "x"}}})", "f.json", table_with_spawn()),
-                    Catch::Contains("unknown setting \"backends.spawn.prefx\""));
+  CHECK_THROWS_WITH(
+      drunc::broker::parse_config(R"({"backends": {"spawn": {"prefx": "x"}}})", "f.json", table_with_spawn()),
+      Catch::Contains("unknown setting \"backends.spawn.prefx\""));
   // Without the line in the table, the section names no backend.
   CHECK_THROWS_WITH(drunc::broker::parse_config(R"({"backends": {"spawn": {}}})", "f.json"),
                     Catch::Contains("unknown setting \"backends.spawn\""));

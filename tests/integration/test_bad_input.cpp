@@ -199,7 +199,7 @@ TEST_CASE("a request over max_message_bytes is answered with an error, logged, a
   pm::PlainText text;
   REQUIRE(refused.data().UnpackTo(&text));
   CHECK_THAT(text.text(), Catch::StartsWith("ps refused: the request is 104857") &&
-                             Catch::EndsWith(" bytes, over max_message_bytes (65536)"));
+                              Catch::EndsWith(" bytes, over max_message_bytes (65536)"));
   // The operator sees it too, with where it came from.
   const auto deadline = std::chrono::steady_clock::now() + kPatience;
   while (program.output().find("over max_message_bytes (65536) (client at 127.0.0.1)") == std::string::npos) {
@@ -242,7 +242,8 @@ TEST_CASE("a client that vanishes before its answer does not disturb the broker"
   CHECK(killed.values(0).status_code() == pm::ProcessInstance::DEAD);
 }
 
-TEST_CASE("a client that leaves its replies unread is refused past max_unread_reply_bytes, each request still answered") {
+TEST_CASE(
+    "a client that leaves its replies unread is refused past max_unread_reply_bytes, each request still answered") {
   TestBroker broker([](drunc::broker::Config& config) { config.max_unread_reply_bytes = 1 << 20; });
   auto client = broker.client();
   // 20 processes with 4 KB of environment each: every ps reply is over 80 KB.

@@ -18,10 +18,10 @@ TEST_CASE("50 requests in flight on one socket are all answered, matched by requ
   const pm::ProcessQuery everything;
   for (int i = 0; i < 50; ++i) {
     const Command command = i % 3 == 0 ? Command::boot : i % 3 == 1 ? Command::ps : Command::describe;
-    const google::protobuf::Message* data =
-        command == Command::boot ? static_cast<const google::protobuf::Message*>(&boot)
-        : command == Command::ps ? &everything
-                                 : nullptr;
+    const google::protobuf::Message* data = command == Command::boot
+                                                ? static_cast<const google::protobuf::Message*>(&boot)
+                                            : command == Command::ps ? &everything
+                                                                     : nullptr;
     sent.emplace(client.send(command, data), command);
   }
   REQUIRE(sent.size() == 50);
@@ -34,8 +34,8 @@ TEST_CASE("50 requests in flight on one socket are all answered, matched by requ
     REQUIRE(found != sent.end());
     CHECK(answered.insert(reply->request_id).second);  // exactly one answer each
     CHECK(reply->response.flag() == pm::EXECUTED_SUCCESSFULLY);
-    const std::string expected_type =
-        found->second == Command::describe ? "dunedaq.druncschema.Description" : "dunedaq.druncschema.ProcessInstanceList";
+    const std::string expected_type = found->second == Command::describe ? "dunedaq.druncschema.Description"
+                                                                         : "dunedaq.druncschema.ProcessInstanceList";
     CHECK(reply->response.data().type_url() == "type.googleapis.com/" + expected_type);
   }
   CHECK(client.ps().values_size() == 17);
@@ -46,7 +46,8 @@ TEST_CASE("a kill waiting on its timeout does not delay a ps from another client
   auto controller = broker.client();
   auto operator_shell = broker.client();
   Events events(broker, {"log/"});
-  const auto uuid = boot(controller, boot_request("stubborn", "bash", {"-c", "trap '' QUIT; echo ready; sleep 300; true"}));
+  const auto uuid =
+      boot(controller, boot_request("stubborn", "bash", {"-c", "trap '' QUIT; echo ready; sleep 300; true"}));
   events.wait_for_line(uuid, "ready");
 
   const auto kill_id = controller.send(Command::kill, &static_cast<const pm::ProcessQuery&>(query_uuid(uuid)));

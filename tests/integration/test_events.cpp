@@ -163,7 +163,8 @@ std::uint64_t events_dropped(drunc::client::Client& client) {
 
 }  // namespace
 
-TEST_CASE("a stalled subscriber loses events and the broker counts them, while a subscriber that keeps up loses nothing") {
+TEST_CASE(
+    "a stalled subscriber loses events and the broker counts them, while a subscriber that keeps up loses nothing") {
   TestBroker broker([](drunc::broker::Config& config) { config.events_high_water_mark = 1000; });
   auto client = broker.client();
   // Subscribed, never reading, with a small kernel buffer: it can hold about
@@ -220,8 +221,8 @@ TEST_CASE("a subscriber that joins late keeps a table equal to ps from one ps an
   auto readiness = std::make_unique<Events>(broker, std::vector<std::string>{"log/late/", "state/late/"});
   std::vector<std::string> sleepers;
   for (int i = 0; i < 4; ++i) {
-    sleepers.push_back(boot(client, boot_request("sleeper-" + std::to_string(i), "sh",
-                                                 {"-c", "echo ready; exec sleep 300"}, "late")));
+    sleepers.push_back(
+        boot(client, boot_request("sleeper-" + std::to_string(i), "sh", {"-c", "echo ready; exec sleep 300"}, "late")));
     readiness->wait_for_line(sleepers.back(), "ready");
   }
   const auto quitter = boot(client, boot_request("quitter", "true", {}, "late"));
@@ -231,7 +232,9 @@ TEST_CASE("a subscriber that joins late keeps a table equal to ps from one ps an
   // The late subscriber: state events of the session, and broadcasts last.
   drunc::client::Subscriber subscriber(broker.events_endpoint(), {"state/late/", "bcast/"});
   drunc::client::ProcessTable table;
-  auto take_ps = [&] { table.reset(client.call(drunc::wire::Command::ps, &static_cast<const pm::ProcessQuery&>(query_session("late")))); };
+  auto take_ps = [&] {
+    table.reset(client.call(drunc::wire::Command::ps, &static_cast<const pm::ProcessQuery&>(query_session("late"))));
+  };
   take_ps();
   bool changes_made = false;
   std::string newcomer;

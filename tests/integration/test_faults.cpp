@@ -3,8 +3,8 @@
 // answer, and nothing the broker started outlives it.
 #include <future>
 
-#include <catch2/catch.hpp>
 #include <spdlog/spdlog.h>
+#include <catch2/catch.hpp>
 
 #include "fixture.hpp"
 
@@ -22,9 +22,8 @@ struct WatchedBroker {
     config.control_endpoint = "tcp://127.0.0.1:*";
     config.events_endpoint = "tcp://127.0.0.1:*";
     config.kill_timeout = kill_timeout;
-    broker = std::make_unique<drunc::broker::Broker>(config, [this](const std::string& reason) {
-      failure.set_value(reason);
-    });
+    broker = std::make_unique<drunc::broker::Broker>(config,
+                                                     [this](const std::string& reason) { failure.set_value(reason); });
   }
   ~WatchedBroker() { spdlog::set_level(spdlog::level::warn); }
   drunc::client::Client client() const { return drunc::client::Client(broker->control_endpoint(), kPatience); }
@@ -45,8 +44,9 @@ pm::BootRequest stubborn(const std::string& name, const std::string& marker) {
 
 }  // namespace
 
-TEST_CASE("a launcher worker that fails: its processes are killed and reported lost, waiting requests answered, "
-          "the worker restarted") {
+TEST_CASE(
+    "a launcher worker that fails: its processes are killed and reported lost, waiting requests answered, "
+    "the worker restarted") {
   const auto marker = unique_marker("worker-fault");
   WatchedBroker watched(std::chrono::seconds(60));  // a kill now waits for its SIGKILL, a minute away
   auto client = watched.client();
@@ -77,8 +77,9 @@ TEST_CASE("a launcher worker that fails: its processes are killed and reported l
   // The broker goes on with a new launcher: boot, restart and kill work.
   // bash itself ignores SIGQUIT: this one exits on it by its trap, which
   // is set once it has printed (each incarnation is signalled after that).
-  const auto third = boot(
-      client, boot_request("third", "bash", {"-c", "trap 'exit 0' QUIT; echo ready; while true; do sleep 0.1; done; : " + marker}));
+  const auto third =
+      boot(client, boot_request("third", "bash",
+                                {"-c", "trap 'exit 0' QUIT; echo ready; while true; do sleep 0.1; done; : " + marker}));
   events.wait_for_line(third, "ready");
   const auto restarted = client.restart(query_uuid(third));
   CHECK(restarted.values(0).status_code() == pm::ProcessInstance::RUNNING);
@@ -90,7 +91,9 @@ TEST_CASE("a launcher worker that fails: its processes are killed and reported l
   CHECK(processes_with_marker(marker).empty());
 }
 
-TEST_CASE("a launcher worker that keeps failing is not restarted forever: a fourth failure within a minute stops the broker") {
+TEST_CASE(
+    "a launcher worker that keeps failing is not restarted forever: a fourth failure within a minute stops the "
+    "broker") {
   const auto marker = unique_marker("worker-faults");
   WatchedBroker watched;
   auto client = watched.client();

@@ -17,8 +17,8 @@
 #include <sstream>
 #include <thread>
 
-#include <catch2/catch.hpp>
 #include <spdlog/spdlog.h>
+#include <catch2/catch.hpp>
 
 #include "fixture.hpp"
 #include "ssh_fixture.hpp"  // BrokerProgram, TempDir: nothing here needs the sshd
@@ -149,7 +149,8 @@ TEST_CASE("the SIGKILL after a kill's SIGQUIT never reaches a new group that reu
 
   // Another kill, sent later, whose SIGKILL comes after the first one's
   // deadline: once it is answered, that deadline has passed in the launcher.
-  const auto stubborn = boot(client, boot_request("stubborn", "bash", {"-c", "trap '' QUIT; echo ready; while :; do sleep 0.05; done"}));
+  const auto stubborn =
+      boot(client, boot_request("stubborn", "bash", {"-c", "trap '' QUIT; echo ready; while :; do sleep 0.05; done"}));
   events.wait_for_line(stubborn, "ready");
   CHECK(client.kill(query_uuid(stubborn)).values(0).return_code() == 137);
 
@@ -210,10 +211,8 @@ TEST_CASE("log file: a path that cannot be a log fails the boot with the path an
   REQUIRE(reader >= 0);
 
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {scratch / "directory", "it is a directory"},
-      {"/dev/full", "not a regular file"},
-      {scratch / "fifo", "not a regular file"},
-      {scratch / "fifo-read", "not a regular file"},
+      {scratch / "directory", "it is a directory"}, {"/dev/full", "not a regular file"},
+      {scratch / "fifo", "not a regular file"},     {scratch / "fifo-read", "not a regular file"},
       {scratch / "link", "symbolic link"},
   };
   for (const auto& [path, why] : cases) {
@@ -240,9 +239,8 @@ TEST_CASE("a launcher whose reports the broker no longer reads still stops") {
   config.name = "test-pm";
   config.control_endpoint = "tcp://127.0.0.1:*";
   config.events_endpoint = "tcp://127.0.0.1:*";
-  auto broker = std::make_unique<drunc::broker::Broker>(config, [&](const std::string& reason) {
-    failure.set_value(reason);
-  });
+  auto broker =
+      std::make_unique<drunc::broker::Broker>(config, [&](const std::string& reason) { failure.set_value(reason); });
   drunc::client::Client client(broker->control_endpoint(), kPatience);
   const auto marker = unique_marker("drunc-flood");
   // The launcher blocks once about 2,000 reports (ZeroMQ's high-water marks)

@@ -31,8 +31,16 @@ TEST_CASE("hostile arguments and env values arrive byte for byte: nothing is inj
   const auto canary = directory / "x";
   std::filesystem::create_directories(canary);
 
-  const std::vector<std::string> hostile = {"a b \"c\" $(id) ; rm -rf x", "'", "\\", "$HOME", "`touch pwned`",
-                                            "*", "", "&& touch pwned", "| tee pwned", "ünïcødé"};
+  const std::vector<std::string> hostile = {"a b \"c\" $(id) ; rm -rf x",
+                                            "'",
+                                            "\\",
+                                            "$HOME",
+                                            "`touch pwned`",
+                                            "*",
+                                            "",
+                                            "&& touch pwned",
+                                            "| tee pwned",
+                                            "ünïcødé"};
   std::vector<std::string> args = {"[%s]\\n"};
   args.insert(args.end(), hostile.begin(), hostile.end());
   auto request = boot_request("hostile", "printf", args);
@@ -87,9 +95,10 @@ TEST_CASE("kill reaches the whole process group: children and grandchildren die 
   const auto marker = unique_marker("drunc-family");
   // The parent and its background children all carry the marker in argv, and
   // each says when it is up.
-  const std::string script = "bash -c 'echo child-up; sleep 300; true' " + marker + "-child & "
-                             "bash -c 'bash -c \"echo grandchild-up; sleep 300; true\" " + marker +
-                             "-grandchild; true' " + marker + "-child & wait";
+  const std::string script = "bash -c 'echo child-up; sleep 300; true' " + marker +
+                             "-child & "
+                             "bash -c 'bash -c \"echo grandchild-up; sleep 300; true\" " +
+                             marker + "-grandchild; true' " + marker + "-child & wait";
   const auto uuid = boot(client, boot_request("family", "bash", {"-c", script, marker + "-parent"}));
   events.wait_for_lines(uuid, {"child-up", "grandchild-up"});
   const auto family = processes_with_marker(marker);
@@ -115,8 +124,8 @@ TEST_CASE("kill: SIGQUIT ends a process with 131: one that ignores it gets SIGKI
     return uuid;
   };
   const auto polite = boot_ready(boot_request("polite", "sh", {"-c", "echo ready; sleep 300"}));
-  const auto stubborn = boot_ready(
-      boot_request("stubborn", "bash", {"-c", "trap '' QUIT; echo ready; while true; do sleep 0.05; done"}));
+  const auto stubborn =
+      boot_ready(boot_request("stubborn", "bash", {"-c", "trap '' QUIT; echo ready; while true; do sleep 0.05; done"}));
   const auto graceful = boot_ready(boot_request(
       "graceful", "bash",
       {"-c", "trap 'echo shutting down cleanly; exit 0' QUIT; echo ready; while true; do sleep 0.05; done"}));
@@ -174,7 +183,8 @@ TEST_CASE("kill stops a process of several commands at once: the next command ne
   auto client = broker.client();
   Events events(broker, {"log/"});
   // The first command ends on SIGQUIT with status 3 (a plain shell would ignore it).
-  auto request = boot_request("steps", "bash", {"-c", "trap 'exit 3' QUIT; echo first; while true; do sleep 0.05; done"});
+  auto request =
+      boot_request("steps", "bash", {"-c", "trap 'exit 3' QUIT; echo first; while true; do sleep 0.05; done"});
   auto* second = request.mutable_process_description()->add_executable_and_arguments();
   second->set_exec("echo");
   second->add_args("second command ran");
@@ -195,9 +205,8 @@ TEST_CASE("what a process leaves behind in its group is killed when it exits") {
   const auto go = std::filesystem::temp_directory_path() / unique_marker("drunc-leftover");
   // A background child says its pid and lets go of the output; then the leader
   // waits for the test's signal (a file) and exits, leaving the child behind.
-  const std::string script =
-      "bash -c 'echo left-behind $$; exec >/dev/null 2>&1; sleep 300; true' & while [ ! -e " +
-      drunc::workers::shell_quote(go.string()) + " ]; do sleep 0.05; done";
+  const std::string script = "bash -c 'echo left-behind $$; exec >/dev/null 2>&1; sleep 300; true' & while [ ! -e " +
+                             drunc::workers::shell_quote(go.string()) + " ]; do sleep 0.05; done";
   const auto uuid = boot(client, boot_request("leader", "bash", {"-c", script}));
   int left_behind = 0;
   events.wait_for([&](const drunc::client::Event& event) {

@@ -7,12 +7,12 @@
 #include <filesystem>
 #include <fstream>
 
-#include <catch2/catch.hpp>
 #include <spdlog/spdlog.h>
+#include <catch2/catch.hpp>
 
 #include "config.hpp"
-#include "druncschema/broadcast.pb.h"
 #include "drunc_zmq/events.pb.h"
+#include "druncschema/broadcast.pb.h"
 #include "fixture.hpp"
 #include "wire/certificate.hpp"
 #include "wire/topic.hpp"
@@ -257,7 +257,8 @@ TEST_CASE("security: SIGHUP's reload refuses a removed key from its next request
   CHECK(admitted);
 }
 
-TEST_CASE("security: only listed subscribers receive events, and state-changing requests are announced with their user") {
+TEST_CASE(
+    "security: only listed subscribers receive events, and state-changing requests are announced with their user") {
   SecureBroker secure;
   auto admin = secure.client("admin");
   drunc::client::Subscriber listed(secure.broker->events_endpoint(), {""}, secure.keys.of("olive"));

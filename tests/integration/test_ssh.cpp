@@ -78,7 +78,9 @@ std::string refusal(drunc::client::Client& client, const pm::BootRequest& reques
 
 }  // namespace
 
-TEST_CASE("boot on each of the four hosts: hostname is the host used, the login user is metadata.user, the log file is on that host") {
+TEST_CASE(
+    "boot on each of the four hosts: hostname is the host used, the login user is metadata.user, the log file is on "
+    "that host") {
   TempDir scratch("drunc-ssh-hosts", std::filesystem::perms::all | std::filesystem::perms::sticky_bit);
   TestBroker broker([&](auto& config) {
     configure(config, scratch);
@@ -132,7 +134,8 @@ TEST_CASE("port and user per host from the config, and host:port in allowed_host
   REQUIRE(by_port.values_size() == 1);
   CHECK(hostname_of(by_port.values(0)) == "127.0.0.5:2222");  // as written in allowed_hosts
 
-  const auto exited = wait_for_states(events, {first.values(0).uuid().uuid(), by_port.values(0).uuid().uuid()}, "exited");
+  const auto exited =
+      wait_for_states(events, {first.values(0).uuid().uuid(), by_port.values(0).uuid().uuid()}, "exited");
   for (const auto& [uuid, instance] : exited) {
     CHECK(instance.return_code() == 0);
     CHECK(log_lines(client, uuid) == std::vector<std::string>{kUser});
@@ -278,9 +281,10 @@ TEST_CASE("kill of a remote process reaches its whole process group: children an
   auto client = broker.client();
   Events events(broker, {"log/"});
   const auto marker = unique_marker("drunc-ssh-family");
-  const std::string script = "bash -c 'echo child-up; sleep 300; true' " + marker + "-child & "
-                             "bash -c 'bash -c \"echo grandchild-up; sleep 300; true\" " + marker +
-                             "-grandchild; true' " + marker + "-child & wait";
+  const std::string script = "bash -c 'echo child-up; sleep 300; true' " + marker +
+                             "-child & "
+                             "bash -c 'bash -c \"echo grandchild-up; sleep 300; true\" " +
+                             marker + "-grandchild; true' " + marker + "-child & wait";
   const auto uuid = boot(client, remote_request("family", "bash", {"-c", script, marker + "-parent"}, {"127.0.0.3"}));
   events.wait_for_lines(uuid, {"child-up", "grandchild-up"});
   const auto family = processes_with_marker(marker);
@@ -310,12 +314,14 @@ TEST_CASE("exit codes of remote processes: their own status, 128+N for a signal,
 
   const auto marker = unique_marker("drunc-ssh-codes");
   const auto polite = boot(client, marked_sleep("polite", marker, hosts));
-  const auto stubborn = boot(client, remote_request("stubborn", "bash",
-                                                    {"-c", "trap '' QUIT; echo ready; while true; do sleep 0.05; done"}, hosts));
+  const auto stubborn = boot(
+      client,
+      remote_request("stubborn", "bash", {"-c", "trap '' QUIT; echo ready; while true; do sleep 0.05; done"}, hosts));
   const auto graceful = boot(
-      client, remote_request("graceful", "bash",
-                             {"-c", "trap 'echo shutting down cleanly; exit 0' QUIT; echo ready; while true; do sleep 0.05; done"},
-                             hosts));
+      client, remote_request(
+                  "graceful", "bash",
+                  {"-c", "trap 'echo shutting down cleanly; exit 0' QUIT; echo ready; while true; do sleep 0.05; done"},
+                  hosts));
   wait_for_line_from_each(events, {polite, stubborn, graceful}, "ready");
   pm::ProcessQuery all_three = query_uuid(polite);
   all_three.add_uuids()->set_uuid(stubborn);
@@ -341,8 +347,7 @@ TEST_CASE("restart of a remote process keeps its uuid, is generation 2, and ends
   auto client = broker.client();
   Events events(broker, {"log/", "state/"});
   const auto marker = unique_marker("drunc-ssh-restart");
-  const std::string script =
-      "bash -c 'echo child-up; sleep 300; true' " + marker + "-child & echo parent-up; wait";
+  const std::string script = "bash -c 'echo child-up; sleep 300; true' " + marker + "-child & echo parent-up; wait";
   const auto uuid = boot(client, remote_request("phoenix", "bash", {"-c", script, marker + "-parent"}, {"127.0.0.5"}));
   events.wait_for_lines(uuid, {"child-up", "parent-up"});
   const auto first = processes_with_marker(marker);
@@ -440,7 +445,7 @@ TEST_CASE("a dropped connection: the process is reported DEAD, ends on the remot
   REQUIRE(after.values_size() == 1);
   CHECK(after.values(0).status_code() == pm::ProcessInstance::DEAD);
   if (transition == "lost") CHECK(after.values(0).return_code() == -1);  // docs/PROTOCOL.md
-  CHECK(wait_until_gone(family));  // no orphan left on the remote host
+  CHECK(wait_until_gone(family));                                        // no orphan left on the remote host
   CHECK(processes_with_marker(marker).empty());
   CHECK(wait_until_gone(serving));
 
@@ -456,20 +461,19 @@ TEST_CASE("a dropped connection: the process is reported DEAD, ends on the remot
 
 TEST_CASE("kill -9 of the broker leaves no remote process") {
   TempDir scratch("drunc-ssh-kill9");
-  const nlohmann::json config = {
-      {"name", "ssh-kill9"},
-      {"control_endpoint", "tcp://127.0.0.1:*"},
-      {"events_endpoint", "tcp://127.0.0.1:*"},
-      {"log_level", "info"},
-      {"ssh",
-       {{"port", kPort},
-        {"user", kUser},
-        {"key_files", nlohmann::json::array({client_key()})},
-        {"use_agent", false},
-        {"known_hosts_files", nlohmann::json::array({known_hosts()})},
-        {"accepted_hosts_file", scratch / "accepted_hosts"},
-        {"host_key_policy", "strict"},
-        {"connect_timeout_s", 5}}}};
+  const nlohmann::json config = {{"name", "ssh-kill9"},
+                                 {"control_endpoint", "tcp://127.0.0.1:*"},
+                                 {"events_endpoint", "tcp://127.0.0.1:*"},
+                                 {"log_level", "info"},
+                                 {"ssh",
+                                  {{"port", kPort},
+                                   {"user", kUser},
+                                   {"key_files", nlohmann::json::array({client_key()})},
+                                   {"use_agent", false},
+                                   {"known_hosts_files", nlohmann::json::array({known_hosts()})},
+                                   {"accepted_hosts_file", scratch / "accepted_hosts"},
+                                   {"host_key_policy", "strict"},
+                                   {"connect_timeout_s", 5}}}};
   BrokerProgram program(config.dump(), scratch);
   ProgramEvents events(program, {"log/"});
   drunc::client::Client client(program.control_endpoint(), kPatience);
@@ -493,28 +497,28 @@ TEST_CASE("kill -9 of the broker leaves no remote process") {
 
 TEST_CASE("SIGTERM of the broker program kills its remote processes, and it exits 0") {
   TempDir scratch("drunc-ssh-sigterm");
-  const nlohmann::json config = {
-      {"name", "ssh-sigterm"},
-      {"control_endpoint", "tcp://127.0.0.1:*"},
-      {"events_endpoint", "tcp://127.0.0.1:*"},
-      {"log_level", "info"},
-      {"kill_timeout_s", 0.5},
-      {"ssh",
-       {{"port", kPort},
-        {"user", kUser},
-        {"key_files", nlohmann::json::array({client_key()})},
-        {"use_agent", false},
-        {"known_hosts_files", nlohmann::json::array({known_hosts()})},
-        {"accepted_hosts_file", scratch / "accepted_hosts"},
-        {"host_key_policy", "strict"}}}};
+  const nlohmann::json config = {{"name", "ssh-sigterm"},
+                                 {"control_endpoint", "tcp://127.0.0.1:*"},
+                                 {"events_endpoint", "tcp://127.0.0.1:*"},
+                                 {"log_level", "info"},
+                                 {"kill_timeout_s", 0.5},
+                                 {"ssh",
+                                  {{"port", kPort},
+                                   {"user", kUser},
+                                   {"key_files", nlohmann::json::array({client_key()})},
+                                   {"use_agent", false},
+                                   {"known_hosts_files", nlohmann::json::array({known_hosts()})},
+                                   {"accepted_hosts_file", scratch / "accepted_hosts"},
+                                   {"host_key_policy", "strict"}}}};
   BrokerProgram program(config.dump(), scratch);
   ProgramEvents events(program, {"log/"});
   drunc::client::Client client(program.control_endpoint(), kPatience);
   const auto marker = unique_marker("drunc-ssh-sigterm");
   const auto one = boot(client, marked_sleep("stopped-1", marker + "/1/", {"127.0.0.4"}));
-  const auto two = boot(client, remote_request("stopped-2", "bash",
-                                               {"-c", "trap '' QUIT; echo ready; while true; do sleep 0.05; done", marker + "/2/"},
-                                               {"127.0.0.5"}));
+  const auto two =
+      boot(client, remote_request("stopped-2", "bash",
+                                  {"-c", "trap '' QUIT; echo ready; while true; do sleep 0.05; done", marker + "/2/"},
+                                  {"127.0.0.5"}));
   events.wait_for_line_from_each({one, two}, "ready");
   const auto remote = processes_with_marker(marker);
   REQUIRE(remote.size() >= 2);
@@ -579,7 +583,8 @@ TEST_CASE("a changed host key is refused under strict, naming host and fingerpri
   client.kill(query_uuid(list.values(0).uuid().uuid()));
 }
 
-TEST_CASE("a changed host key is refused under accept-new, from known_hosts or from the accepted file, and not recorded") {
+TEST_CASE(
+    "a changed host key is refused under accept-new, from known_hosts or from the accepted file, and not recorded") {
   TempDir scratch("drunc-ssh-changed-acceptnew");
   const auto other = other_host_key(scratch);
   const auto server_key = server_host_key();
@@ -781,7 +786,9 @@ TEST_CASE("ssh-agent authenticates when SSH_AUTH_SOCK is set and use_agent is on
   CHECK(log_lines(client, uuid) == std::vector<std::string>{kUser});
 }
 
-TEST_CASE("a peer that stops answering is detected by keepalives: the process is reported lost, and ends once the peer wakes") {
+TEST_CASE(
+    "a peer that stops answering is detected by keepalives: the process is reported lost, and ends once the peer "
+    "wakes") {
   TempDir scratch("drunc-ssh-silentpeer");
   TestBroker broker([&](auto& config) {
     configure(config, scratch);
@@ -831,7 +838,8 @@ TEST_CASE("a known_hosts line that cannot be read costs only that line, and a ke
     std::ofstream file(known);
     file << "# comment\n\n";
     file << "this line is not a known_hosts entry at all\n";
-    file << "@cert-authority *.example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n";
+    file << "@cert-authority *.example.org ssh-ed25519 "
+            "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n";
     file << "[127.0.0.2]:" << kPort << " " << server_host_key() << "\n";
     file << "@revoked\t[127.0.0.9]:" << kPort << " " << server_host_key() << "\n";  // the key, whatever the host
     file << "[127.0.0.3]:" << kPort << " " << server_host_key() << "\n";

@@ -36,7 +36,8 @@ TEST_CASE("keys not given keep their defaults: this machine's hostname is always
 
 TEST_CASE("each backend reads backends.NAME, or its keys from before backends existed") {
   const Config legacy = parse_config(R"({"local_hosts": ["here"], "hosts": {"daq-01": {"port": 2222}},
-                                         "ssh": {"workers": 3, "user": "daq"}})", "test");
+                                         "ssh": {"workers": 3, "user": "daq"}})",
+                                     "test");
   const Config sections = parse_config(R"({"backends": {"local": {"hosts": ["here"]},
                                            "ssh": {"workers": 3, "user": "daq", "hosts": {"daq-01": {"port": 2222}}}}})",
                                        "test");
@@ -80,19 +81,24 @@ TEST_CASE("configuration errors name the setting") {
              Catch::Contains("ssh.known_hosts_files") && Catch::Contains("/nonexistent/kh"));
   CHECK_THAT(error_of(R"({"ssh": {"accepted_hosts_file": "/etc/hostname/drunc/known_hosts"}})"),
              Catch::Contains("ssh.accepted_hosts_file") && Catch::Contains("cannot be written"));
-  CHECK_THAT(error_of(R"({"backends": {"kubernetes": {}}})"), Catch::Contains("unknown setting \"backends.kubernetes\""));
+  CHECK_THAT(error_of(R"({"backends": {"kubernetes": {}}})"),
+             Catch::Contains("unknown setting \"backends.kubernetes\""));
   CHECK_THAT(error_of(R"({"backends": []})"), Catch::Contains("backends"));
-  CHECK_THAT(error_of(R"({"backends": {"ssh": {"wrokers": 2}}})"), Catch::Contains("unknown setting \"backends.ssh.wrokers\""));
+  CHECK_THAT(error_of(R"({"backends": {"ssh": {"wrokers": 2}}})"),
+             Catch::Contains("unknown setting \"backends.ssh.wrokers\""));
   CHECK_THAT(error_of(R"({"backends": {"ssh": {"workers": 0}}})"), Catch::Contains("backends.ssh.workers"));
   CHECK_THAT(error_of(R"({"backends": {"local": {"hosts": []}}})"),
              Catch::Contains("backends.local.hosts") && Catch::Contains("at least one"));
-  CHECK_THAT(error_of(R"({"backends": {"local": {"names": []}}})"), Catch::Contains("unknown setting \"backends.local.names\""));
-  CHECK_THAT(error_of(R"({"backends": {"ssh": {"hosts": {"a": {"port": 0}}}}})"), Catch::Contains("backends.ssh.hosts.a.port"));
+  CHECK_THAT(error_of(R"({"backends": {"local": {"names": []}}})"),
+             Catch::Contains("unknown setting \"backends.local.names\""));
+  CHECK_THAT(error_of(R"({"backends": {"ssh": {"hosts": {"a": {"port": 0}}}}})"),
+             Catch::Contains("backends.ssh.hosts.a.port"));
   CHECK_THAT(error_of(R"({"ssh": {"hosts": {}}})"), Catch::Contains("unknown setting \"ssh.hosts\""));
   CHECK_THAT(error_of(R"({"hosts": {"a": {"prot": 1}}})"), Catch::Contains("unknown setting \"hosts.a.prot\""));
   CHECK_THAT(error_of(R"({"local_hosts": ["x"], "backends": {"local": {"hosts": ["y"]}}})"),
              Catch::Contains("local_hosts") && Catch::Contains("not both"));
-  CHECK_THAT(error_of(R"({"ssh": {}, "backends": {"ssh": {}}})"), Catch::Contains("\"ssh\"") && Catch::Contains("not both"));
+  CHECK_THAT(error_of(R"({"ssh": {}, "backends": {"ssh": {}}})"),
+             Catch::Contains("\"ssh\"") && Catch::Contains("not both"));
   CHECK(error_of(R"({"ssh": {"known_hosts_files": ["/nonexistent/kh"], "host_key_policy": "accept-new",
                      "accepted_hosts_file": "/tmp/drunc-unit/sub/known_hosts"}})") == "no error");
 }

@@ -2,8 +2,8 @@
 // compared byte for byte with what the description said.
 #include <catch2/catch.hpp>
 
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,9 +51,26 @@ pm::ProcessDescription description_running(const std::string& exec, const std::v
   return description;
 }
 
-const std::vector<std::string> kHostile = {
-    "a b \"c\" $(id) ; rm -rf x", "'", "''\\''", "\\", "$HOME", "`id`", "*", "~", "", " ", "tab\there",
-    "line\nbreak", "ünï©ødé", "-n", "--", "&& echo pwned", "|", "> /tmp/x", "!!", "${PATH:0:1}"};
+const std::vector<std::string> kHostile = {"a b \"c\" $(id) ; rm -rf x",
+                                           "'",
+                                           "''\\''",
+                                           "\\",
+                                           "$HOME",
+                                           "`id`",
+                                           "*",
+                                           "~",
+                                           "",
+                                           " ",
+                                           "tab\there",
+                                           "line\nbreak",
+                                           "ünï©ødé",
+                                           "-n",
+                                           "--",
+                                           "&& echo pwned",
+                                           "|",
+                                           "> /tmp/x",
+                                           "!!",
+                                           "${PATH:0:1}"};
 
 }  // namespace
 
@@ -255,8 +272,9 @@ TEST_CASE("given a lifeline, the whole group dies when its write end closes, and
   int lifeline[2];
   REQUIRE(::pipe2(lifeline, O_CLOEXEC) == 0);
   SECTION("the lifeline ends: the command and its children are killed") {
-    InGroup process(build_launch_script(description_running("sh", {"-c", "sleep 300 & echo ready; exec sleep 301"}), {}),
-                    lifeline[0]);
+    InGroup process(
+        build_launch_script(description_running("sh", {"-c", "sleep 300 & echo ready; exec sleep 301"}), {}),
+        lifeline[0]);
     REQUIRE(process.wait_for_line("ready"));
     ::close(lifeline[1]);
     CHECK(process.wait() == 128 + SIGKILL);
@@ -298,11 +316,11 @@ TEST_CASE("a log path the script cannot use refuses to run the command, with sta
   { std::ofstream(target) << "precious\n"; }
   std::filesystem::create_symlink(target, base / "link");
   REQUIRE(::mkfifo((base / "fifo").c_str(), 0600) == 0);
-  for (const auto& [path, why] : std::vector<std::pair<std::string, std::string>>{
-           {(base / "directory").string(), "not a regular file"},
-           {"/dev/full", "not a regular file"},
-           {(base / "fifo").string(), "not a regular file"},
-           {(base / "link").string(), "symbolic link"}}) {
+  for (const auto& [path, why] :
+       std::vector<std::pair<std::string, std::string>>{{(base / "directory").string(), "not a regular file"},
+                                                        {"/dev/full", "not a regular file"},
+                                                        {(base / "fifo").string(), "not a regular file"},
+                                                        {(base / "link").string(), "symbolic link"}}) {
     auto description = description_running("echo", {"must not run"});
     description.set_process_logs_path(path);
     const Run run = run_script(build_launch_script(description, {"u", 1, "localhost", "T"}));
@@ -389,8 +407,8 @@ TEST_CASE("a printf %b word passes through every login shell here and decodes to
     if (!std::filesystem::exists(shell)) continue;  // scripts/install-deps.sh installs tcsh, zsh and fish
     for (const auto& text : texts) {
       // What sshd does with the command: the login shell runs it with -c.
-      const std::string line = "exec bash --noprofile --norc -c 'printf -v s %b \"$1\"; printf %s \"$s\"' x " +
-                               printf_b_word(text);
+      const std::string line =
+          "exec bash --noprofile --norc -c 'printf -v s %b \"$1\"; printf %s \"$s\"' x " + printf_b_word(text);
       const Run run = run_script("exec " + shell + " -c " + shell_quote(line));
       INFO(shell << " with " << shell_quote(text));
       CHECK(run.status == 0);

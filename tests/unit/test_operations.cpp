@@ -168,8 +168,8 @@ TEST_CASE("operations: a restart waits for the exit, then launches the next gene
 TEST_CASE("operations: a kill answers in match order once the last process it waits for ends") {
   Operations operations;
   auto dead = instance("u0", pm::ProcessInstance::DEAD);
-  auto kill = operations.begin_kill(operations.receive(caller("kill")), {"u2", "u0", "u1"}, {"u1", "u2"},
-                                    {{"u0", dead}});
+  auto kill =
+      operations.begin_kill(operations.receive(caller("kill")), {"u2", "u0", "u1"}, {"u1", "u2"}, {{"u0", dead}});
   CHECK_FALSE(kill.answer);
   CHECK(operations.apply(Event::ended("u1", instance("u1", pm::ProcessInstance::DEAD))).empty());
   CHECK(operations.apply(Event::ended("u9", instance("u9", pm::ProcessInstance::DEAD))).empty());  // not its business

@@ -4,8 +4,8 @@
 // the SSH integration tests); the threads and the eventfd are real.
 #include <catch2/catch.hpp>
 
-#include <netinet/in.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 
 #include <chrono>
@@ -64,7 +64,8 @@ std::vector<Resolver::Result> wait_for(Resolver& resolver, std::size_t count) {
 
 TEST_CASE("a slow lookup holds back neither the other lookups nor the caller") {
   auto lookups = std::make_shared<Lookups>();
-  Resolver resolver([lookups](const std::string& host, int port, Addresses& out) { return (*lookups)(host, port, out); });
+  Resolver resolver(
+      [lookups](const std::string& host, int port, Addresses& out) { return (*lookups)(host, port, out); });
   const auto slow = resolver.resolve("slow", 22);
   std::set<std::uint64_t> fast;
   for (int i = 0; i < 2 * Resolver::kMaxThreads; ++i) fast.insert(resolver.resolve("fast-" + std::to_string(i), 2222));
@@ -93,9 +94,10 @@ TEST_CASE("a slow lookup holds back neither the other lookups nor the caller") {
 TEST_CASE("a resolver destroyed while a lookup runs leaves it to finish on its own") {
   auto lookups = std::make_shared<Lookups>();
   {
-    Resolver resolver([lookups](const std::string& host, int port, Addresses& out) { return (*lookups)(host, port, out); });
+    Resolver resolver(
+        [lookups](const std::string& host, int port, Addresses& out) { return (*lookups)(host, port, out); });
     resolver.resolve("slow", 22);
-  }  // destroyed with the lookup still blocked: no wait, no crash
+  }                    // destroyed with the lookup still blocked: no wait, no crash
   lookups->release();  // the helper thread finishes and drops its result
 }
 

@@ -38,8 +38,8 @@ struct TempDir {
 TEST_CASE("certificates: pyzmq's format (bare metadata values, quoted keys) and CZMQ's (quoted values)") {
   const auto pyzmq = wire::parse_certificate(
       "#   ****  Generated on 2026-12-02 by pyzmq  ****\n#   ZeroMQ CURVE **Secret** Certificate\n\n"
-      "metadata\n    user = alice\n    sessions = A,B\ncurve\n    public-key = \"" + kPublic +
-          "\"\n    secret-key = \"" + kSecret + "\"\n",
+      "metadata\n    user = alice\n    sessions = A,B\ncurve\n    public-key = \"" +
+          kPublic + "\"\n    secret-key = \"" + kSecret + "\"\n",
       "alice.key_secret");
   CHECK(pyzmq.public_key == kPublic);
   CHECK(pyzmq.secret_key == kSecret);
@@ -83,14 +83,17 @@ TEST_CASE("certificates: what generate and write produce reads back -- the secre
 TEST_CASE("admitted keys: roles, sessions, defaults, and a zmq.auth pair whose metadata is only in the secret file") {
   TempDir dir;
   const auto other = wire::generate_certificate({});
-  dir.write("op.key", "metadata\n    user = \"dave\"\n    role = \"operator\"\n    sessions = \"A, B\"\ncurve\n"
-                      "    public-key = \"" + kPublic + "\"\n");
+  dir.write("op.key",
+            "metadata\n    user = \"dave\"\n    role = \"operator\"\n    sessions = \"A, B\"\ncurve\n"
+            "    public-key = \"" +
+                kPublic + "\"\n");
   dir.write("plain.key", "metadata\ncurve\n    public-key = \"" + other.public_key + "\"\n");
   // zmq.auth: the public file has no metadata, its secret twin has it.
   const auto zmq_auth = wire::generate_certificate({});
   dir.write("erin.key", "metadata\ncurve\n    public-key = \"" + zmq_auth.public_key + "\"\n");
-  dir.write("erin.key_secret", "metadata\n    user = erin\n    role = admin\ncurve\n    public-key = \"" +
-                                   zmq_auth.public_key + "\"\n    secret-key = \"" + zmq_auth.secret_key + "\"\n",
+  dir.write("erin.key_secret",
+            "metadata\n    user = erin\n    role = admin\ncurve\n    public-key = \"" + zmq_auth.public_key +
+                "\"\n    secret-key = \"" + zmq_auth.secret_key + "\"\n",
             0600);
   dir.write(".hidden", "not a certificate");
 
@@ -135,9 +138,9 @@ TEST_CASE("endpoints: loopback, ipc and inproc are local -- wildcards, interface
   for (const char* local : {"tcp://127.0.0.1:5555", "tcp://127.1.2.3:*", "tcp://[::1]:5555", "tcp://localhost:5555",
                             "ipc:///tmp/pm", "ipc://@abstract", "inproc://x"})
     CHECK(broker::is_local_endpoint(local));
-  for (const char* network : {"tcp://*:5555", "tcp://0.0.0.0:5555", "tcp://eth0:5555", "tcp://192.168.1.4:5555",
-                              "tcp://[::]:5555", "tcp://daq-pm.example.org:5555", "ws://127.0.0.1:80",
-                              "udp://127.0.0.1:5555", "tcp://127.0.0.1"})
+  for (const char* network :
+       {"tcp://*:5555", "tcp://0.0.0.0:5555", "tcp://eth0:5555", "tcp://192.168.1.4:5555", "tcp://[::]:5555",
+        "tcp://daq-pm.example.org:5555", "ws://127.0.0.1:80", "udp://127.0.0.1:5555", "tcp://127.0.0.1"})
     CHECK_FALSE(broker::is_local_endpoint(network));
 }
 

@@ -15,8 +15,8 @@ TEST_CASE("topic fields escape only the separator and the escape character") {
 
 TEST_CASE("a name prefix filter does not leak into a longer name when the separator is included") {
   const auto topic = process_topic(kLogKind, "s", "app10", "u");
-  CHECK(topic.rfind("log/s/app1", 0) == 0);      // bare prefix matches app10 too
-  CHECK(topic.rfind("log/s/app1/", 0) != 0);     // with the separator it is exact
+  CHECK(topic.rfind("log/s/app1", 0) == 0);   // bare prefix matches app10 too
+  CHECK(topic.rfind("log/s/app1/", 0) != 0);  // with the separator it is exact
 }
 
 TEST_CASE("valid UTF-8 passes unchanged") {
@@ -28,11 +28,12 @@ TEST_CASE("valid UTF-8 passes unchanged") {
 
 TEST_CASE("invalid UTF-8 sequences are replaced by U+FFFD") {
   const std::string replacement = "\xEF\xBF\xBD";
-  CHECK(to_valid_utf8("a\xFF" "b") == "a" + replacement + "b");
-  CHECK(to_valid_utf8("\xC0\xAF") == replacement + replacement);              // overlong '/'
+  CHECK(to_valid_utf8("a\xFF"
+                      "b") == "a" + replacement + "b");
+  CHECK(to_valid_utf8("\xC0\xAF") == replacement + replacement);                    // overlong '/'
   CHECK(to_valid_utf8("\xED\xA0\x80") == replacement + replacement + replacement);  // surrogate
-  CHECK(to_valid_utf8("x\xE6\x97") == "x" + replacement + replacement);      // truncated at the end
-  CHECK(to_valid_utf8("\xF4\x90\x80\x80").find("\xF4") == std::string::npos);  // above U+10FFFF
+  CHECK(to_valid_utf8("x\xE6\x97") == "x" + replacement + replacement);             // truncated at the end
+  CHECK(to_valid_utf8("\xF4\x90\x80\x80").find("\xF4") == std::string::npos);       // above U+10FFFF
   std::string binary;
   for (int b = 0; b < 256; ++b) binary += static_cast<char>(b);
   CHECK(is_valid_utf8(to_valid_utf8(binary)));

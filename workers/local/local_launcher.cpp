@@ -67,8 +67,8 @@ struct Child {
   int pidfd = -1;  // open until the leader is reaped, when the Child is erased
   int output_fd = -1;
   LineSplitter splitter;
-  std::optional<pb::Exited> exit;                    // set once the leader has exited
-  std::optional<Clock::time_point> output_deadline;  // set once exited with output still open
+  std::optional<pb::Exited> exit;                     // set once the leader has exited
+  std::optional<Clock::time_point> output_deadline;   // set once exited with output still open
   std::optional<Clock::time_point> sigkill_deadline;  // set by a kill: SIGKILL then
 };
 
@@ -193,7 +193,7 @@ class Loop : public WorkerLoop {
 
   Lifeline lifeline_;
   std::unordered_map<std::string, std::unique_ptr<Child>> children_;  // by uuid
-  std::unordered_map<int, Child*> child_of_fd_;                        // pidfds and output pipes
+  std::unordered_map<int, Child*> child_of_fd_;                       // pidfds and output pipes
 };
 
 Loop::~Loop() {
@@ -276,8 +276,7 @@ void Loop::launch(const pb::Launch& launch) {
   script.insert(0, launcher_prologue(true, log_fd >= 0));
   const char* argv[] = {"bash", "--noprofile", "--norc", "-c", script.c_str(), nullptr};
   pid_t pid = -1;
-  const int error =
-      ::posix_spawn(&pid, "/bin/bash", &actions, &attributes, const_cast<char* const*>(argv), environ);
+  const int error = ::posix_spawn(&pid, "/bin/bash", &actions, &attributes, const_cast<char* const*>(argv), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   ::close(pipe_fds[1]);

@@ -56,8 +56,10 @@ bool try_agent(Connection& connection, const SshSettings& settings) {
     const int rc = libssh2_agent_userauth(connection.agent.get(), user.c_str(), connection.agent_identity);
     if (rc == LIBSSH2_ERROR_EAGAIN) return false;
     if (rc == 0) break;
-    connection.auth_failures += "; ssh-agent identity " + std::string(connection.agent_identity->comment ? connection.agent_identity->comment : "?") +
-                                ": " + last_error(session);
+    connection.auth_failures +=
+        "; ssh-agent identity " +
+        std::string(connection.agent_identity->comment ? connection.agent_identity->comment : "?") + ": " +
+        last_error(session);
     libssh2_agent_publickey* next = nullptr;
     if (libssh2_agent_get_identity(connection.agent.get(), &next, connection.agent_identity) != 0) next = nullptr;
     connection.agent_identity = next;
@@ -162,14 +164,15 @@ Setup advance_setup(Connection& connection, const SshSettings& settings, std::st
     }
     if (!libssh2_userauth_authenticated(session) && !try_agent(connection, settings)) return Setup::waiting;
     if (!libssh2_userauth_authenticated(session)) {
-      const std::string tried = connection.auth_failures.empty() ? "; no key file found and no agent identity"
-                                                                 : connection.auth_failures;
+      const std::string tried =
+          connection.auth_failures.empty() ? "; no key file found and no agent identity" : connection.auth_failures;
       reason = "authentication as " + user + " on " + where + " failed" + tried;
       return Setup::failed;
     }
     connection.phase = Connection::Phase::ready;
     connection.agent.reset();
-    libssh2_keepalive_config(session, 1, static_cast<unsigned>(std::max<long>(1, settings.keepalive_interval.count() / 1000)));
+    libssh2_keepalive_config(session, 1,
+                             static_cast<unsigned>(std::max<long>(1, settings.keepalive_interval.count() / 1000)));
     connection.next_keepalive = Clock::now() + settings.keepalive_interval;
     connection.last_inbound = Clock::now();
     connection.idle_since = Clock::now();

@@ -51,21 +51,21 @@ struct Connection {
   std::string address;  // the one being tried, as text, for error messages
   Session session;
   Phase phase = Phase::connecting;
-  Clock::time_point deadline;  // of connecting, handshaking and authenticating
-  std::size_t next_key = 0;    // index in key_files of the key to try next
-  Agent agent;                 // ssh-agent, tried after the key files
+  Clock::time_point deadline;                         // of connecting, handshaking and authenticating
+  std::size_t next_key = 0;                           // index in key_files of the key to try next
+  Agent agent;                                        // ssh-agent, tried after the key files
   libssh2_agent_publickey* agent_identity = nullptr;  // the agent identity being tried
   bool agent_done = false;
-  std::string auth_failures;   // why each key was refused, for the error message
-  bool full = false;           // the server refused a channel (MaxSessions)
+  std::string auth_failures;  // why each key was refused, for the error message
+  bool full = false;          // the server refused a channel (MaxSessions)
   std::vector<RemoteProcess*> processes;
   Clock::time_point idle_since;
   Clock::time_point next_keepalive;
   Clock::time_point last_inbound;  // when the server last sent anything (keepalives ask it to)
-  std::uint32_t watched = 0;   // epoll events registered
-  bool registered = false;     // in the epoll set
-  bool closed = false;         // failed or idle: to be removed
-  bool pump_again = false;     // libssh2 may hold data read for its channels: pump on the next turn
+  std::uint32_t watched = 0;       // epoll events registered
+  bool registered = false;         // in the epoll set
+  bool closed = false;             // failed or idle: to be removed
+  bool pump_again = false;         // libssh2 may hold data read for its channels: pump on the next turn
 };
 
 // A new connection to endpoint, its session non-blocking, its deadline

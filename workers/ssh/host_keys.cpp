@@ -64,15 +64,18 @@ std::set<std::string> read_known_hosts(LIBSSH2_KNOWNHOSTS* known, const std::vec
       if (marker == "@revoked") {
         // @revoked HOSTS KEYTYPE BASE64: that key is refused whatever the host.
         std::string hosts, type, key;
-        if (fields >> hosts >> type >> key) revoked.insert(key.substr(0, key.find_last_not_of('=') + 1));
-        else warn_once(file, number, "a @revoked line without a key");
+        if (fields >> hosts >> type >> key)
+          revoked.insert(key.substr(0, key.find_last_not_of('=') + 1));
+        else
+          warn_once(file, number, "a @revoked line without a key");
         continue;
       }
       if (line[first] == '@') {
         warn_once(file, number, "markers other than @revoked are not supported");
         continue;
       }
-      if (libssh2_knownhost_readline(known, line.c_str() + first, line.size() - first, LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0)
+      if (libssh2_knownhost_readline(known, line.c_str() + first, line.size() - first,
+                                     LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0)
         warn_once(file, number, "not a known_hosts entry libssh2 can read");
     }
   }
@@ -110,8 +113,7 @@ std::string check_host_key(LIBSSH2_SESSION* session, const SshSettings& settings
     return "host key of " + where + " (" + host_key_fingerprint(session) +
            ") is REVOKED (marked @revoked in known_hosts); refusing to connect";
 
-  const int type_mask =
-      LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | known_host_key_type(key_type);
+  const int type_mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | known_host_key_type(key_type);
   // As OpenSSH: a host on another port than 22 is known only as "[host]:port".
   const std::string name = host_spec(host, port);
   auto check = [&](int mask) {
@@ -124,8 +126,8 @@ std::string check_host_key(LIBSSH2_SESSION* session, const SshSettings& settings
     // of key that now offers this one has changed its key, as far as we know.
     for (int other : {LIBSSH2_KNOWNHOST_KEY_SSHRSA, LIBSSH2_KNOWNHOST_KEY_SSHDSS, LIBSSH2_KNOWNHOST_KEY_ECDSA_256,
                       LIBSSH2_KNOWNHOST_KEY_ECDSA_384, LIBSSH2_KNOWNHOST_KEY_ECDSA_521, LIBSSH2_KNOWNHOST_KEY_ED25519})
-      if (other != known_host_key_type(key_type) &&
-          check(LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | other) == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+      if (other != known_host_key_type(key_type) && check(LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
+                                                          other) == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
         result = LIBSSH2_KNOWNHOST_CHECK_MISMATCH;
   }
   const std::string fingerprint = host_key_fingerprint(session);
@@ -136,8 +138,7 @@ std::string check_host_key(LIBSSH2_SESSION* session, const SshSettings& settings
              ", which does not match known_hosts; refusing to connect (a changed key can mean an attack)";
     case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
       if (settings.host_key_policy == HostKeyPolicy::strict)
-        return "host " + where + " is not in known_hosts (its key is " + fingerprint +
-               "); host_key_policy is strict";
+        return "host " + where + " is not in known_hosts (its key is " + fingerprint + "); host_key_policy is strict";
       break;
     default: return "cannot check the host key of " + where + ": " + last_error(session);
   }
@@ -145,8 +146,8 @@ std::string check_host_key(LIBSSH2_SESSION* session, const SshSettings& settings
   // accept-new: record the key in the broker's own file, then accept it.
   libssh2_knownhost* added = nullptr;
   const std::string spec = host_spec(host, port);
-  if (libssh2_knownhost_addc(known.get(), spec.c_str(), nullptr, key, key_length, "added by drunc-zmq", 18,
-                             type_mask, &added) != 0)
+  if (libssh2_knownhost_addc(known.get(), spec.c_str(), nullptr, key, key_length, "added by drunc-zmq", 18, type_mask,
+                             &added) != 0)
     return "cannot record the host key of " + where + ": " + last_error(session);
   char line[8192];
   std::size_t line_length = 0;

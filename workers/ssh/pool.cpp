@@ -311,8 +311,8 @@ void Pool::fire_timers(Clock::time_point now) {
       if (connection->phase == Connection::Phase::connecting && !connection->addresses.empty() &&
           connection->address_deadline <= now) {
         connection->connect_failures += std::string(connection->connect_failures.empty() ? "" : "; ") +
-                                        "no answer from " + connection->endpoint.host + " (" +
-                                        connection->address + "), next address tried";
+                                        "no answer from " + connection->endpoint.host + " (" + connection->address +
+                                        "), next address tried";
         connect_next_address(*connection);
         continue;
       }

@@ -91,7 +91,7 @@ class Pool : private ChannelEvents {
   std::deque<RemoteProcess*> waiting_;  // for a connection with room (handshake limit reached)
   Resolver resolver_;
   std::unordered_map<std::uint64_t, Connection*> resolving_;  // by lookup id
-  bool retry_waiting_ = false;  // a connection became ready or closed: waiting_ may move
+  bool retry_waiting_ = false;                                // a connection became ready or closed: waiting_ may move
 };
 
 }  // namespace drunc::workers::ssh

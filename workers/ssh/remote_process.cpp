@@ -133,8 +133,9 @@ bool advance(Connection& connection, RemoteProcess& process, ChannelEvents& even
       if (error == LIBSSH2_ERROR_CHANNEL_FAILURE) {
         // MaxSessions reached, or (alone) the server not done yet with
         // channels that closed, or one that takes no channel at all.
-        const bool alone = std::none_of(connection.processes.begin(), connection.processes.end(),
-                                        [&](const RemoteProcess* other) { return other != &process && other->channel; });
+        const bool alone =
+            std::none_of(connection.processes.begin(), connection.processes.end(),
+                         [&](const RemoteProcess* other) { return other != &process && other->channel; });
         events.channel_refused(connection, process, alone);
         return false;
       }
@@ -152,14 +153,16 @@ bool advance(Connection& connection, RemoteProcess& process, ChannelEvents& even
     const int rc = libssh2_channel_exec(process.channel.get(), process.command.c_str());
     if (rc == LIBSSH2_ERROR_EAGAIN) return process.phase != phase_before;  // moved only if the channel just opened
     if (rc != 0) {
-      events.start_failed(process, "cannot start the command on " + connection.endpoint.host + ": " + last_error(session));
+      events.start_failed(process,
+                          "cannot start the command on " + connection.endpoint.host + ": " + last_error(session));
       return false;
     }
     process.phase = RemoteProcess::Phase::running;
   }
   if (process.phase == RemoteProcess::Phase::running) {
     while (!process.to_write.empty()) {
-      const ssize_t written = libssh2_channel_write(process.channel.get(), process.to_write.data(), process.to_write.size());
+      const ssize_t written =
+          libssh2_channel_write(process.channel.get(), process.to_write.data(), process.to_write.size());
       if (written == LIBSSH2_ERROR_EAGAIN) break;
       if (written < 0) {
         events.connection_failed(connection, "cannot write to the channel: " + last_error(session));

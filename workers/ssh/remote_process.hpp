@@ -35,7 +35,7 @@ struct RemoteProcess {
   std::int64_t pid = 0;                   // > 0 once Started was reported
   std::string to_write;                   // signal words for the remote watcher
   std::optional<Clock::time_point> sigkill_at;
-  int refused_alone = 0;                  // channels refused on connections with no other channel
+  int refused_alone = 0;  // channels refused on connections with no other channel
 };
 
 // What advancing a process's channel leads to, for its owner (the pool).

@@ -50,7 +50,8 @@ class SshBackend : public Backend {
       const char* user = std::getenv("USER");
       placement.user = user ? user : "root";
     }
-    placement.worker = worker_name(std::hash<std::string>{}(address->host) % static_cast<std::size_t>(settings_.workers));
+    placement.worker =
+        worker_name(std::hash<std::string>{}(address->host) % static_cast<std::size_t>(settings_.workers));
     return placement;
   }
 
@@ -63,10 +64,18 @@ class SshBackend : public Backend {
   SshSettings settings_;
 };
 
-const std::vector<std::string> kSshKeys = {"workers",          "user",           "port",
-                                           "key_files",        "use_agent",      "known_hosts_files",
-                                           "accepted_hosts_file", "host_key_policy", "connect_timeout_s",
-                                           "keepalive_interval_s", "idle_close_s", "max_parallel_handshakes_per_host"};
+const std::vector<std::string> kSshKeys = {"workers",
+                                           "user",
+                                           "port",
+                                           "key_files",
+                                           "use_agent",
+                                           "known_hosts_files",
+                                           "accepted_hosts_file",
+                                           "host_key_policy",
+                                           "connect_timeout_s",
+                                           "keepalive_interval_s",
+                                           "idle_close_s",
+                                           "max_parallel_handshakes_per_host"};
 
 // The per-host logins: {"name": {"port": 2222, "user": "daq"}}.
 void parse_hosts(const json& hosts, const std::string& source, const std::string& prefix, SshSettings& ssh) {
@@ -140,10 +149,13 @@ SshSettings parse_ssh(const json& object, const std::string& source, const std::
     }
     struct stat status {};
     const bool exists = ::stat(probe.c_str(), &status) == 0;
-    const bool right_kind = exists && (probe == ssh.accepted_hosts_file ? S_ISREG(status.st_mode) : S_ISDIR(status.st_mode));
+    const bool right_kind =
+        exists && (probe == ssh.accepted_hosts_file ? S_ISREG(status.st_mode) : S_ISDIR(status.st_mode));
     if (!right_kind || ::access(probe.c_str(), W_OK) != 0)
       read.fail("accepted_hosts_file", ssh.accepted_hosts_file + " cannot be written (" + probe + ": " +
-                                           (right_kind ? std::strerror(errno) : exists ? "not a directory" : "missing") +
+                                           (right_kind ? std::strerror(errno)
+                                            : exists   ? "not a directory"
+                                                       : "missing") +
                                            ")");
   }
   return ssh;

@@ -17,18 +17,18 @@ enum class HostKeyPolicy {
 };
 
 struct SshSettings {
-  int workers = 2;                                   // SSH worker threads; hosts are spread over them
-  std::string default_user;                          // login user when ProcessMetadata.user is empty
+  int workers = 2;           // SSH worker threads; hosts are spread over them
+  std::string default_user;  // login user when ProcessMetadata.user is empty
   int default_port = 22;
-  std::vector<std::string> key_files;                // private keys, tried in order
-  bool use_agent = true;                             // also try ssh-agent when SSH_AUTH_SOCK is set
-  std::vector<std::string> known_hosts_files;        // read, never written
-  std::string accepted_hosts_file;                   // accept-new records new keys here
+  std::vector<std::string> key_files;          // private keys, tried in order
+  bool use_agent = true;                       // also try ssh-agent when SSH_AUTH_SOCK is set
+  std::vector<std::string> known_hosts_files;  // read, never written
+  std::string accepted_hosts_file;             // accept-new records new keys here
   HostKeyPolicy host_key_policy = HostKeyPolicy::accept_new;
-  std::chrono::milliseconds connect_timeout{5000};   // TCP connect + handshake + authentication
+  std::chrono::milliseconds connect_timeout{5000};  // TCP connect + handshake + authentication
   std::chrono::milliseconds keepalive_interval{5000};
-  std::chrono::milliseconds idle_close{60000};       // an unused connection closes after this
-  int max_parallel_handshakes_per_host = 8;          // OpenSSH's MaxStartups begins dropping at 10
+  std::chrono::milliseconds idle_close{60000};  // an unused connection closes after this
+  int max_parallel_handshakes_per_host = 8;     // OpenSSH's MaxStartups begins dropping at 10
 
   // Per-host login ("hosts": {"name": {"port": 2222, "user": "daq"}}).
   struct HostLogin {

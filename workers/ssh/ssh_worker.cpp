@@ -162,8 +162,7 @@ void Loop::forget(RemoteProcess& process) {
 
 }  // namespace
 
-SshWorker::SshWorker(zmq::context_t& context, std::string worker_endpoint, std::string routing_id,
-                     SshSettings settings)
+SshWorker::SshWorker(zmq::context_t& context, std::string worker_endpoint, std::string routing_id, SshSettings settings)
     : WorkerThread(context, std::move(worker_endpoint), std::move(routing_id), kSshBackend,
                    [settings = std::move(settings)](zmq::socket_t& socket, int stop_fd) {
                      ssh::initialise_library();
