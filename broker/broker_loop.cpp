@@ -264,6 +264,15 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, Config config, std::vector<worke
   workers_.set(zmq::sockopt::linger, 0);
   workers_.bind(kWorkerEndpoint);
   stop_.bind(kStopEndpoint);
+  if (config_.on_broker_exit == OnBrokerExit::keep) {
+    try {
+      journal_ = std::make_unique<Journal>(config_.journal_directory);
+    } catch (const JournalError& error) {
+      throw ConfigError(error.what());
+    }
+    spdlog::info("on_broker_exit keep: journal in {}, {} processes in it", config_.journal_directory,
+                 journal_->state().size());
+  }
 }
 
 void BrokerLoop::set_worker_starter(WorkerStarter start) { start_worker_ = std::move(start); }
@@ -303,6 +312,7 @@ void BrokerLoop::run() {
   publisher_.broadcast(pm::SERVER_READY,
                        [&] { return "process manager " + config_.name + " ready on " + control_endpoint_; });
   spdlog::info("{} serving on {}, events on {}", config_.name, control_endpoint_, events_endpoint_);
+  readopt();
   zmq::pollitem_t items[] = {{stop_.handle(), 0, ZMQ_POLLIN, 0},
                              {workers_.handle(), 0, ZMQ_POLLIN, 0},
                              {clients_.handle(), 0, ZMQ_POLLIN, 0},
@@ -331,6 +341,8 @@ void BrokerLoop::run() {
     // Reports first: they finish requests already in flight.
     if (items[1].revents & ZMQ_POLLIN) receive_worker_reports();
     if (items[2].revents & ZMQ_POLLIN) receive_client_messages();
+    // The turn's transitions are on disk before any answer that reports them.
+    if (journal_) journal_->sync();
     send_replies();
     if (!fatal_.empty()) break;
   }
@@ -643,6 +655,7 @@ void BrokerLoop::flush(Reply& reply, const pm::Request& request) {
     if (is_alive(record->state) || operations_.launch_of(record->uuid)) continue;
     *flushed.add_values() = record->instance();
     publisher_.state(*record, "flushed");
+    if (journal_) journal_->forget(record->uuid);
     registry_.remove(record->uuid);
   }
   answer(reply, pm::EXECUTED_SUCCESSFULLY, &flushed);
@@ -712,6 +725,10 @@ void BrokerLoop::launch(Operation& op) {
   start->set_port(static_cast<std::uint32_t>(where->port));
   start->set_allowed_host(op.host);
   *start->mutable_description() = description;
+  if (journal_) {
+    start->set_keep(true);
+    start->set_journal_directory(config_.journal_directory);
+  }
   if (!send_to_worker(where->worker, command))
     carry_out(operations_.apply(Event::start_failed(uuid, "its launcher worker is not running")));
 }
@@ -726,6 +743,7 @@ void BrokerLoop::send_kills(const std::vector<ProcessRecord*>& records) {
     target->set_generation(record->generation);
     command.mutable_kill()->set_timeout_ms(static_cast<std::uint32_t>(config_.kill_timeout.count()));
     record->on_kill_sent();
+    journal(*record);
   }
   for (const auto& [worker, command] : commands) {
     if (send_to_worker(worker, command)) continue;
@@ -790,20 +808,38 @@ void BrokerLoop::receive_worker_reports() {
 void BrokerLoop::handle_report(const internal::WorkerReport& report) {
   const std::string& uuid = report.uuid();
   switch (report.kind_case()) {
-    case internal::WorkerReport::kStarted: return on_started(uuid, report.started().pid());
+    case internal::WorkerReport::kStarted: return on_started(uuid, report.started());
     case internal::WorkerReport::kStartFailed:
       return carry_out(operations_.apply(Event::start_failed(uuid, report.start_failed().reason())));
     case internal::WorkerReport::kOutput: {
       auto* record = registry_.find(uuid);
       if (!record || record->generation != report.generation()) return;
+      // The offset is written with the turn's other records (Journal::sync),
+      // after these lines are published: a broker killed within the turn
+      // leaves them to the next one to publish again (docs/JOURNAL.md).
+      if (journal_ && report.output().offset() > record->output_offset) {
+        record->output_offset = report.output().offset();
+        journal_->offset(uuid, record->generation, record->output_offset);
+      }
       publisher_.log_lines(*record, report.output().lines());
       for (const auto& line : report.output().lines()) record->logs.add(line);
       return;
     }
     case internal::WorkerReport::kExited: {
       auto* record = registry_.find(uuid);
-      if (record && record->generation == report.generation() && is_alive(record->state))
-        on_exited(*record, report.exited());
+      if (!record || record->generation != report.generation() || !is_alive(record->state)) return;
+      if (readoption_.waiting.erase(uuid)) {
+        ++(report.exited().lost() ? readoption_.lost : readoption_.ended);
+        readoption_.stopping.erase(uuid);
+      }
+      on_exited(*record, report.exited());
+      announce_readoption_when_done();
+      return;
+    }
+    case internal::WorkerReport::kAdopted: {
+      auto* record = registry_.find(uuid);
+      if (record && record->generation == report.generation() && readoption_.waiting.erase(uuid)) on_adopted(*record);
+      announce_readoption_when_done();
       return;
     }
     case internal::WorkerReport::kWorkerFailed:  // handled by receive_worker_reports
@@ -812,7 +848,8 @@ void BrokerLoop::handle_report(const internal::WorkerReport& report) {
   }
 }
 
-void BrokerLoop::on_started(const std::string& uuid, std::int64_t pid) {
+void BrokerLoop::on_started(const std::string& uuid, const internal::Started& started) {
+  const std::int64_t pid = started.pid();
   Operation* op = operations_.launch_of(uuid);
   if (!op || op->phase != Operation::Phase::starting) return;
   ProcessRecord* record = nullptr;
@@ -826,6 +863,11 @@ void BrokerLoop::on_started(const std::string& uuid, std::int64_t pid) {
     record = &registry_.add_booted(uuid, std::move(op->boot), op->host, op->worker, pid);
     publisher_.state(*record, "booted");
   }
+  record->start_time = started.start_time();
+  record->output_path = started.output_path();
+  record->status_path = started.status_path();
+  record->output_offset = 0;
+  journal(*record);
   spdlog::info("{} {} (uuid {}, generation {}) on {}, pid {}",
                op->kind == Operation::Kind::restart ? "restarted" : "booted", record->name(), uuid, record->generation,
                op->host, pid);
@@ -834,6 +876,7 @@ void BrokerLoop::on_started(const std::string& uuid, std::int64_t pid) {
 
 void BrokerLoop::on_exited(ProcessRecord& record, const internal::Exited& exited) {
   const auto transition = record.on_exited(exited.return_code(), exited.lost());
+  journal(record);
   spdlog::info("{} (uuid {}) {}", record.name(), record.uuid, exited.reason());
   publisher_.state(record, transition);
   publisher_.broadcast(pm::SUBPROCESS_STATUS_UPDATE, [&] {
@@ -913,6 +956,95 @@ void BrokerLoop::restart_worker(const std::string& worker) {
   }
   spdlog::critical("launcher worker {} is not restarted ({}): the broker stops", worker, why);
   if (fatal_.empty()) fatal_ = "launcher worker " + worker + " failed and " + why;
+}
+
+// ---- on_broker_exit "keep": the journal and re-adoption -------------------------
+
+void BrokerLoop::journal(const ProcessRecord& record) {
+  if (!journal_) return;
+  drunc_zmq::journal::Process process;
+  process.set_uuid(record.uuid);
+  *process.mutable_boot() = record.boot;
+  process.set_host(record.metadata().hostname());
+  process.set_worker(record.worker);
+  if (auto backend = backend_of_worker_.find(record.worker); backend != backend_of_worker_.end())
+    process.set_backend(backend->second);
+  process.set_pid(record.pid);
+  process.set_start_time(record.start_time);
+  process.set_generation(record.generation);
+  process.set_restarts(record.generation - 1);
+  process.set_state(std::string(state_name(record.state)));
+  process.set_return_code(record.return_code);
+  process.set_output_path(record.output_path);
+  process.set_output_offset(record.output_offset);
+  process.set_status_path(record.status_path);
+  journal_->put(process);
+}
+
+void BrokerLoop::readopt() {
+  if (!journal_) return;
+  std::vector<drunc_zmq::journal::Process> journalled;
+  for (const auto* process : journal_->state().processes()) journalled.push_back(*process);
+  if (journalled.empty()) return;
+  readoption_.announced = false;
+  for (auto& process : journalled) {
+    ProcessRecord& record =
+        registry_.add_booted(process.uuid(), process.boot(), process.host(), process.worker(), process.pid());
+    const auto state = state_of_name(process.state());
+    record.on_recovered(process.generation(), state, process.return_code());
+    record.start_time = process.start_time();
+    record.output_path = process.output_path();
+    record.output_offset = process.output_offset();
+    record.status_path = process.status_path();
+    if (!is_alive(state)) continue;
+    if (state == ProcessState::stopping) readoption_.stopping.insert(record.uuid);
+    internal::WorkerCommand command;
+    auto* adopt = command.mutable_adopt();
+    adopt->set_uuid(record.uuid);
+    adopt->set_generation(record.generation);
+    adopt->set_pid(record.pid);
+    adopt->set_start_time(record.start_time);
+    adopt->set_output_path(record.output_path);
+    adopt->set_output_offset(record.output_offset);
+    adopt->set_status_path(record.status_path);
+    if (record.output_path.empty()) {  // its backend did not keep it (ssh, so far): it ended with the last broker
+      ++readoption_.lost;
+      report_lost(record, "its backend (" + process.backend() +
+                              ") does not keep processes across a restart of the process manager");
+      continue;
+    }
+    readoption_.waiting.insert(record.uuid);
+    if (!send_to_worker(record.worker, command)) {
+      readoption_.waiting.erase(record.uuid);
+      ++readoption_.lost;
+      report_lost(record, "its worker " + record.worker + " is not running in this broker (" +
+                              (process.backend().empty() ? "no backend" : "backend " + process.backend()) + ")");
+    }
+  }
+  spdlog::info("journal: {} processes recovered, {} to re-adopt", journalled.size(), readoption_.waiting.size());
+  announce_readoption_when_done();
+}
+
+void BrokerLoop::on_adopted(ProcessRecord& record) {
+  ++readoption_.adopted;
+  spdlog::info("re-adopted {} (uuid {}, generation {}), pid {}", record.name(), record.uuid, record.generation,
+               record.pid);
+  publisher_.state(record, "readopted");
+  if (readoption_.stopping.erase(record.uuid)) {
+    // Its kill was under way: sent again (send_kills takes a running record).
+    record.on_recovered(record.generation, ProcessState::running, record.return_code);
+    send_kills({&record});
+  }
+}
+
+void BrokerLoop::announce_readoption_when_done() {
+  if (readoption_.announced || !readoption_.waiting.empty()) return;
+  readoption_.announced = true;
+  const auto text = "process manager " + config_.name + " restarted: " + std::to_string(readoption_.adopted) +
+                    " processes re-adopted, " + std::to_string(readoption_.ended) + " ended while it was down, " +
+                    std::to_string(readoption_.lost) + " lost";
+  spdlog::info("{}", text);
+  publisher_.broadcast(pm::STATUS_UPDATE, [&] { return text; });
 }
 
 // ---- Replies -------------------------------------------------------------------
@@ -1078,9 +1210,13 @@ void BrokerLoop::answer_instances(Reply& reply, const std::vector<ProcessRecord*
 
 void BrokerLoop::shut_down() {
   shutting_down_ = true;
+  // keep: what runs goes on running, journalled, for the next broker; only
+  // starts not answered yet are killed (they were never journalled).
+  const bool keep = journal_ != nullptr;
   std::vector<ProcessRecord*> alive;
+  std::size_t kept = 0;
   for (auto* record : registry_.all())
-    if (record->state == ProcessState::running) alive.push_back(record);
+    if (record->state == ProcessState::running) (keep ? (void)++kept : alive.push_back(record));
   std::vector<std::string> starting;
   for (const Operation* op : operations_.starting()) starting.push_back(op->uuid);
   for (const auto& uuid : starting) carry_out(operations_.apply(Event::kill_requested(uuid)));
@@ -1090,7 +1226,7 @@ void BrokerLoop::shut_down() {
   auto busy = [&] {
     if (!operations_.empty()) return true;
     for (auto* record : registry_.all())
-      if (is_alive(record->state)) return true;
+      if (is_alive(record->state) && (!keep || record->state == ProcessState::stopping)) return true;
     return false;
   };
   // Requests that arrive meanwhile are read and answered (handle_request refuses them).
@@ -1102,14 +1238,19 @@ void BrokerLoop::shut_down() {
     if (items[0].revents & ZMQ_POLLIN) receive_worker_reports();
     if (items[1].revents & ZMQ_POLLIN) receive_client_messages();
     if (zap_ && (items[2].revents & ZMQ_POLLIN)) zap_->answer_requests(admitted_);
+    if (journal_) journal_->sync();
     send_replies();
   }
   carry_out(operations_.abandon_all("the process manager shut down before it ended"));
+  if (journal_) journal_->sync();
   // The last requests, and the answers of this turn.
   receive_client_messages();
   send_replies();
   publisher_.read_subscriptions();
-  publisher_.broadcast(pm::SERVER_SHUTDOWN, [&] { return "process manager " + config_.name + " shut down"; });
+  publisher_.broadcast(pm::SERVER_SHUTDOWN, [&] {
+    return "process manager " + config_.name + " shut down" +
+           (keep ? ", leaving " + std::to_string(kept) + " processes running (on_broker_exit keep)" : std::string());
+  });
 }
 
 }  // namespace drunc::broker

@@ -24,6 +24,7 @@
 #include "druncschema/request_response.pb.h"
 #include "feed_position.hpp"
 #include "host_router.hpp"
+#include "journal.hpp"
 #include "operations.hpp"
 #include "publisher.hpp"
 #include "registry.hpp"
@@ -100,7 +101,7 @@ class BrokerLoop {
   // ---- Worker reports
   void receive_worker_reports();
   void handle_report(const drunc_zmq::internal::WorkerReport& report);
-  void on_started(const std::string& uuid, std::int64_t pid);
+  void on_started(const std::string& uuid, const drunc_zmq::internal::Started& started);
   void on_exited(ProcessRecord& record, const drunc_zmq::internal::Exited& exited);
   // It is restarted; its processes are lost, its starts go to the next host.
   void on_worker_failed(const std::string& routing_id, const std::string& reason);
@@ -110,6 +111,15 @@ class BrokerLoop {
   void on_worker_ready(const std::string& routing_id, const std::string& backend);
   // Reported lost: the broker cannot know what became of it.
   void report_lost(ProcessRecord& record, const std::string& why);
+  // ---- on_broker_exit "keep": the journal and re-adoption
+  // The record's durable part, journalled (a transition): nothing without a journal.
+  void journal(const ProcessRecord& record);
+  // At start: every journalled process back in the registry; those that were
+  // alive are handed to their workers (Adopt), answered by Adopted or Exited.
+  void readopt();
+  void on_adopted(ProcessRecord& record);
+  // The broadcast that says how the re-adoption went, once every answer is in.
+  void announce_readoption_when_done();
   // Starts or kills from now on are refused: shutting down, or a worker failed.
   bool stopping() const { return shutting_down_ || !fatal_.empty(); }
 
@@ -161,6 +171,13 @@ class BrokerLoop {
   dunedaq::druncschema::Response response_;
   Registry registry_;
   Operations operations_;
+  std::unique_ptr<Journal> journal_;  // on_broker_exit "keep" only
+  struct Readoption {
+    std::unordered_set<std::string> waiting;   // Adopt sent, not answered yet
+    std::unordered_set<std::string> stopping;  // journalled while being killed: killed again once adopted
+    std::size_t adopted = 0, ended = 0, lost = 0;
+    bool announced = true;
+  } readoption_;
   // Replies of the current batch, sent together at its end: a burst of
   // replies wakes the I/O thread and each client once instead of once per reply.
   std::vector<std::pair<std::vector<zmq::message_t>, std::string>> outbox_;

@@ -54,7 +54,7 @@ SecuritySettings parse_security(const json& object, const std::string& source) {
 const std::vector<std::string> kKnownKeys = {
     "name",           "session",        "control_endpoint",  "events_endpoint",        "events_advertised_endpoint",
     "kill_timeout_s", "log_ring_lines", "max_message_bytes", "max_unread_reply_bytes", "events_high_water_mark",
-    "log_level",      "security",       "backends"};
+    "log_level",      "security",       "backends",          "on_broker_exit",         "journal_directory"};
 
 // Each backend of table parses its section (backends.NAME) and its legacy keys.
 workers::BackendSettings parse_backends(const json& document, const std::string& source,
@@ -125,6 +125,19 @@ Config parse_config(const std::string& json_text, const std::string& source, con
   read.string("log_level", config.log_level, false);
   if (std::find(kLogLevels.begin(), kLogLevels.end(), config.log_level) == kLogLevels.end())
     read.fail("log_level", "must be one of trace, debug, info, warn, error, critical, off");
+
+  std::string on_exit = "kill";
+  read.string("on_broker_exit", on_exit, false);
+  if (on_exit == "keep")
+    config.on_broker_exit = OnBrokerExit::keep;
+  else if (on_exit != "kill")
+    read.fail("on_broker_exit", "must be \"kill\" or \"keep\"");
+  read.string("journal_directory", config.journal_directory, true);
+  config.journal_directory = expand_home(config.journal_directory);
+  if (config.on_broker_exit == OnBrokerExit::keep && config.journal_directory.empty())
+    read.fail("journal_directory",
+              "is required with on_broker_exit \"keep\": the directory where the broker journals its processes, "
+              "so that a broker started again can re-adopt them");
 
   if (const json* security = read.find("security")) config.security = parse_security(*security, source);
   config.backends = parse_backends(document, source, table);

@@ -15,6 +15,12 @@ namespace drunc::broker {
 // A setting that is unknown, of the wrong type or out of range. what() names it.
 using workers::ConfigError;
 
+// What becomes of the processes when the broker ends, however it ends (docs/CONFIG.md).
+enum class OnBrokerExit {
+  kill,  // every process dies with the broker, even on SIGKILL (the default)
+  keep   // processes outlive it; a broker started again with the same journal_directory re-adopts them
+};
+
 struct Config {
   std::string name = "drunc-zmq";  // Response.name, Emitter.process
   std::string session;             // empty: no session ("no_session" in describe)
@@ -28,6 +34,8 @@ struct Config {
   int events_high_water_mark = 100000;             // PUB messages queued per subscriber before dropping
   std::string log_level = "info";                  // spdlog level of the broker's own log
   SecuritySettings security;
+  OnBrokerExit on_broker_exit = OnBrokerExit::kill;
+  std::string journal_directory;  // required with keep: where the journal lives (broker/journal.hpp)
   // Each backend of the table with its settings (backends.NAME), in the
   // order hosts are offered to them: backends.get<workers::LocalSettings>() ...
   workers::BackendSettings backends = workers::BackendSettings::defaults();

@@ -24,6 +24,12 @@ std::string_view state_name(ProcessState state) {
   return "unknown";
 }
 
+ProcessState state_of_name(std::string_view name) {
+  for (auto state : {ProcessState::stopping, ProcessState::exited, ProcessState::killed, ProcessState::lost})
+    if (state_name(state) == name) return state;
+  return ProcessState::running;
+}
+
 void LogRing::add(std::string line) {
   if (lines_.size() == capacity_) lines_.pop_front();
   lines_.push_back(std::move(line));
@@ -83,6 +89,13 @@ std::string_view ProcessRecord::on_restarted(std::uint32_t new_generation, std::
   state = ProcessState::running;
   boot.mutable_process_description()->mutable_metadata()->set_hostname(host);
   return "restarted";
+}
+
+void ProcessRecord::on_recovered(std::uint32_t generation_, ProcessState state_, std::int32_t return_code_) {
+  generation = generation_;
+  state = state_;
+  return_code = return_code_;
+  instance_bytes_.clear();
 }
 
 std::string serialized_instance_list(const std::vector<ProcessRecord*>& records) {

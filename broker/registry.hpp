@@ -8,6 +8,8 @@
 //   running | stopping  --lost-->  lost   (its worker lost track of it: SSH connection dropped)
 //   exited | killed | lost  --restarted (generation + 1)--> running
 //   exited | killed | lost  --flushed--> (removed)
+//   (journal, on_broker_exit "keep") --recovered--> as journalled; a running one
+//   then --readopted--> running, or --exited | lost--> as its worker finds it
 //
 // A process that is still being started is not in the registry: it enters it
 // when its worker reports Started, so nothing is ever half-registered.
@@ -30,6 +32,8 @@ namespace drunc::broker {
 enum class ProcessState { running, stopping, exited, killed, lost };
 
 std::string_view state_name(ProcessState state);
+// The state of a name state_name gives; running for any other.
+ProcessState state_of_name(std::string_view name);
 inline bool is_alive(ProcessState state) { return state == ProcessState::running || state == ProcessState::stopping; }
 
 // The last lines of a process's output, over all its incarnations.
@@ -67,6 +71,11 @@ struct ProcessRecord {
   LogRing logs;
   FeedTopic log_feed;    // "log/<session>/<name>/<uuid>"
   FeedTopic state_feed;  // "state/<session>/<name>/<uuid>"
+  // on_broker_exit "keep": what the journal needs to find it again (journal.proto).
+  std::uint64_t start_time = 0;
+  std::string output_path;
+  std::string status_path;
+  std::uint64_t output_offset = 0;
 
   const dunedaq::druncschema::ProcessMetadata& metadata() const { return boot.process_description().metadata(); }
   const std::string& session() const { return metadata().session(); }
@@ -81,6 +90,9 @@ struct ProcessRecord {
   // running -> exited, stopping -> killed; either -> lost when lost is set.
   std::string_view on_exited(std::int32_t code, bool lost = false);
   std::string_view on_restarted(std::uint32_t generation, std::int64_t pid, const std::string& host);
+  // A broker started again found it in the journal in this state (not
+  // published: the feed of a new broker starts with its re-adoption).
+  void on_recovered(std::uint32_t generation, ProcessState state, std::int32_t return_code);
 
  private:
   mutable std::string instance_bytes_;  // empty: not serialized since the last transition

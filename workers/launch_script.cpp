@@ -27,6 +27,12 @@ constexpr std::string_view kCommandFollows = "drunc-command-follows";
 // command still sees that word. Once a command has run (it got the signal
 // too, being in the group), its own status is the script's.
 //
+// The status record (only when the launcher names a file, on_broker_exit
+// "keep"): the EXIT trap writes the script's exit status there, so that a
+// broker that was not there to see the exit reads it later. Not with a
+// lifeline (whose EXIT trap it would replace): a process with a lifeline dies
+// with its broker.
+//
 // The watcher (started only when the launcher passes a lifeline) sits in the
 // process group and reads the lifeline, a pipe whose write end only the
 // process manager holds: when the manager dies, even by SIGKILL, the kernel
@@ -48,6 +54,7 @@ if [ -n "${drunc_lifeline-}" ]; then
   exec 7<&-
   trap '{ kill -KILL "$drunc_watcher"; wait "$drunc_watcher"; } 2>/dev/null' EXIT
 fi
+[ -z "${drunc_status-}" ] || trap 'printf "%s\n" "$?" >"$drunc_status"' EXIT
 unset drunc_lifeline
 )";
 static_assert(kPreamble.find(kCommandFollows) != std::string_view::npos);
@@ -163,10 +170,11 @@ std::string build_launch_script(const dunedaq::druncschema::ProcessDescription& 
   return script;
 }
 
-std::string launcher_prologue(bool lifeline, bool log_fd) {
+std::string launcher_prologue(bool lifeline, bool log_fd, const std::string& status_path) {
   std::string prologue;
   if (lifeline) prologue += "drunc_lifeline=1\n";
   if (log_fd) prologue += "drunc_log_fd=1\n";
+  if (!status_path.empty()) prologue += "drunc_status=" + shell_quote(status_path) + "\n";
   return prologue;
 }
 

@@ -11,6 +11,8 @@
 //   2. if the launcher gave it a lifeline (kLifelineFd, see launcher_prologue),
 //      starts a watcher in its process group that kills the whole group when
 //      the lifeline reaches end of file: the process manager is gone;
+//      or, if it gave a status file instead, has the EXIT trap record the
+//      script's exit status there;
 //   3. opens process_logs_path and appends a header line for this
 //      incarnation, unless the launcher did both and handed it the file as
 //      kLogFd; on its own it creates missing directories 0750 and the file
@@ -74,8 +76,10 @@ inline constexpr int kLogFd = 8;       // the log file, opened for appending, he
 // Exit status of a script that could not open or write its log file itself.
 inline constexpr int kLogFileStatus = 125;
 
-// Lines a launcher puts before the script to say which of these fds it gives.
-std::string launcher_prologue(bool lifeline, bool log_fd);
+// Lines a launcher puts before the script to say which of these fds it gives,
+// and, with status_path, where the script records its exit status as it ends
+// ("N\n"; on_broker_exit "keep": read back by a broker that did not see the exit).
+std::string launcher_prologue(bool lifeline, bool log_fd, const std::string& status_path = {});
 
 // The log file the script of description writes, and the header line it
 // starts with, for a launcher that opens the file itself (kLogFd); nothing

@@ -18,6 +18,8 @@ class LineSplitter {
   void feed(std::string_view bytes, std::vector<std::string>& lines);
   // At end of stream: the partial last line, if any.
   void finish(std::vector<std::string>& lines);
+  // Bytes fed and not yet given out as a line (the partial last line).
+  std::size_t pending() const { return partial_.size(); }
 
  private:
   void emit_oversized_pieces(std::vector<std::string>& lines);

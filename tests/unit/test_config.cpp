@@ -34,6 +34,16 @@ TEST_CASE("keys not given keep their defaults: this machine's hostname is always
   CHECK(std::find(local_hosts.begin(), local_hosts.end(), "localhost") != local_hosts.end());
 }
 
+TEST_CASE("on_broker_exit: kill by default, keep with a journal directory") {
+  const Config defaults = default_config();
+  CHECK(defaults.on_broker_exit == OnBrokerExit::kill);
+  CHECK(defaults.journal_directory.empty());
+  const Config keep = parse_config(R"({"on_broker_exit": "keep", "journal_directory": "/var/lib/drunc"})", "test");
+  CHECK(keep.on_broker_exit == OnBrokerExit::keep);
+  CHECK(keep.journal_directory == "/var/lib/drunc");
+  CHECK(parse_config(R"({"on_broker_exit": "kill"})", "test").on_broker_exit == OnBrokerExit::kill);
+}
+
 TEST_CASE("each backend reads backends.NAME, or its keys from before backends existed") {
   const Config legacy = parse_config(R"({"local_hosts": ["here"], "hosts": {"daq-01": {"port": 2222}},
                                          "ssh": {"workers": 3, "user": "daq"}})",
@@ -81,6 +91,10 @@ TEST_CASE("configuration errors name the setting") {
              Catch::Contains("ssh.known_hosts_files") && Catch::Contains("/nonexistent/kh"));
   CHECK_THAT(error_of(R"({"ssh": {"accepted_hosts_file": "/etc/hostname/drunc/known_hosts"}})"),
              Catch::Contains("ssh.accepted_hosts_file") && Catch::Contains("cannot be written"));
+  CHECK_THAT(error_of(R"({"on_broker_exit": "linger"})"), Catch::Contains("on_broker_exit"));
+  CHECK_THAT(error_of(R"({"on_broker_exit": "keep"})"),
+             Catch::Contains("journal_directory") && Catch::Contains("required"));
+  CHECK_THAT(error_of(R"({"on_broker_exit": "keep", "journal_directory": ""})"), Catch::Contains("journal_directory"));
   CHECK_THAT(error_of(R"({"backends": {"kubernetes": {}}})"),
              Catch::Contains("unknown setting \"backends.kubernetes\""));
   CHECK_THAT(error_of(R"({"backends": []})"), Catch::Contains("backends"));

@@ -154,7 +154,7 @@ struct InGroup {
   pid_t pid = -1;
   int out = -1;
 
-  InGroup(const std::string& script, int lifeline = -1) {
+  InGroup(const std::string& script, int lifeline = -1, const std::string& status_path = {}) {
     int fds[2];
     REQUIRE(::pipe(fds) == 0);
     pid = ::fork();
@@ -169,7 +169,7 @@ struct InGroup {
         ::dup2(high, kLifelineFd);
         ::close(high);
       }
-      const std::string text = launcher_prologue(lifeline >= 0, false) + script;
+      const std::string text = launcher_prologue(lifeline >= 0, false, status_path) + script;
       ::execl("/bin/bash", "bash", "--noprofile", "--norc", "-c", text.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
@@ -289,6 +289,30 @@ TEST_CASE("given a lifeline, the whole group dies when its write end closes, and
     ::close(lifeline[1]);
   }
   ::close(lifeline[0]);
+}
+
+TEST_CASE("given a status file, the script records its exit status there as it ends (on_broker_exit keep)") {
+  const auto status = std::filesystem::temp_directory_path() / ("drunc-status-" + std::to_string(::getpid()));
+  std::filesystem::remove(status);
+  SECTION("its command's status") {
+    InGroup process(build_launch_script(description_running("sh", {"-c", "exit 7"}), {}), -1, status.string());
+    CHECK(process.wait() == 7);
+    CHECK(read_file(status) == "7\n");
+  }
+  SECTION("a kill's") {
+    InGroup process(build_launch_script(description_running("sh", {"-c", "echo ready; exec sleep 300"}), {}), -1,
+                    status.string());
+    REQUIRE(process.wait_for_line("ready"));
+    ::kill(-process.pid, SIGQUIT);
+    CHECK(process.wait() == 128 + SIGQUIT);
+    CHECK(read_file(status) == std::to_string(128 + SIGQUIT) + "\n");
+  }
+  SECTION("none without a status file") {
+    InGroup process(build_launch_script(description_running("sh", {"-c", "exit 7"}), {}));
+    CHECK(process.wait() == 7);
+    CHECK_FALSE(std::filesystem::exists(status));
+  }
+  std::filesystem::remove(status);
 }
 
 TEST_CASE("the log file: missing directories 0750, a new file 0640, header and output appended") {

@@ -1,19 +1,25 @@
 #include "local/local_launcher.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <system_error>
 #include <unordered_map>
 
@@ -35,6 +41,10 @@ using Clock = std::chrono::steady_clock;
 // How long output may still flow after the process itself has exited (its
 // tee, or a child that kept the pipe open) before the exit is reported anyway.
 constexpr auto kOutputDrainGrace = std::chrono::seconds(2);
+// on_broker_exit "keep": output comes from a file, which says nothing when
+// the last writer is done; after the leader's exit the file is read again
+// this much later, for what its tee or its children still wrote.
+constexpr auto kFileDrainGrace = std::chrono::milliseconds(100);
 
 std::string errno_text(const char* what, int error) { return std::string(what) + ": " + std::strerror(error); }
 
@@ -60,12 +70,26 @@ pb::Exited exit_of(const siginfo_t& info) {
 // erased: while it is, no new process can get its pid, hence no new group
 // that id. Timers that signal a child (the SIGKILL after a kill's SIGQUIT)
 // live in the Child, and go when it goes.
+//
+// on_broker_exit "keep" (keep): no lifeline, so the process outlives the
+// broker; its output goes to a file (output_path) read here at each inotify
+// event, so that a broker started again reads on from where this one
+// stopped (offset); its script records its exit status in status_path. An
+// adopted child was started by a broker that died: not our child, so its
+// exit status comes from status_path, and its group is signalled only
+// while its leader is seen alive (nothing holds its pid for us).
 struct Child {
   std::string uuid;
   std::uint32_t generation = 0;
   pid_t pid = -1;
-  int pidfd = -1;  // open until the leader is reaped, when the Child is erased
-  int output_fd = -1;
+  int pidfd = -1;      // open until the leader is reaped, when the Child is erased
+  int output_fd = -1;  // the pipe, or keep: the output file, read from
+  bool keep = false;
+  bool adopted = false;
+  int watch = -1;            // keep: its inotify watch
+  std::uint64_t offset = 0;  // keep: bytes of the output file read so far
+  std::string output_path;
+  std::string status_path;
   LineSplitter splitter;
   std::optional<pb::Exited> exit;                     // set once the leader has exited
   std::optional<Clock::time_point> output_deadline;   // set once exited with output still open
@@ -122,6 +146,38 @@ void create_parent_directories(const std::string& path) {
 // without a symbolic link as its last component; a new one is 0640. O_NONBLOCK
 // makes a FIFO without reader fail (ENXIO) instead of blocking this thread;
 // one with a reader is refused by fstat.
+// Field 22 of /proc/PID/stat: when the process started, in clock ticks since
+// boot. With the pid it names one process for as long as the machine runs.
+std::optional<std::uint64_t> start_time_of(pid_t pid) {
+  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(file, stat)) return std::nullopt;
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22; ++i)
+    if (!(rest >> field)) return std::nullopt;
+  try {
+    return std::stoull(field);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// The exit status a launch script recorded ("N\n"), if it did.
+std::optional<int> recorded_status(const std::string& path) {
+  std::ifstream file(path);
+  int status = -1;
+  if (path.empty() || !(file >> status)) return std::nullopt;
+  return status;
+}
+
+bool has_exited(int pidfd) {
+  pollfd item{pidfd, POLLIN, 0};
+  return ::poll(&item, 1, 0) > 0;
+}
+
 int open_log_file(const LogFile& log, std::string& reason) {
   auto refuse = [&](const std::string& why) {
     reason = "cannot log to " + log.path + ": " + why;
@@ -176,10 +232,17 @@ class Loop : public WorkerLoop {
   void on_command(const pb::WorkerCommand& command) override;
   void launch(const pb::Launch& launch);
   void kill(const pb::Kill& kill);
+  void adopt(const pb::Adopt& adopt);
+  // keep: the output file and status file of a Launch, opened; false with reason if not.
+  bool open_keep_files(const pb::Launch& launch, Child& child, int& write_fd, std::string& reason);
 
   // Children
   void on_ready(int fd, std::uint32_t events) override;
   void read_output(Child& child);
+  void read_file(Child& child);
+  void on_inotify();
+  // Signals the group of child if that group is still its own.
+  void signal_group(const Child& child, int signal) const;
   void notice_exit(Child& child);
   void close_output(Child& child);
   void report_exit_when_done(Child& child);
@@ -192,18 +255,29 @@ class Loop : public WorkerLoop {
   void unwatch_child(int fd);
 
   Lifeline lifeline_;
+  int inotify_fd_ = -1;                                               // keep: output files, created at first use
+  std::unordered_map<int, Child*> child_of_watch_;                    // inotify watches
   std::unordered_map<std::string, std::unique_ptr<Child>> children_;  // by uuid
   std::unordered_map<int, Child*> child_of_fd_;                       // pidfds and output pipes
 };
 
 Loop::~Loop() {
   for (auto& [uuid, child] : children_) {
+    if (child->keep) {
+      // Stopped by its broker: what it keeps goes on without it (a broker
+      // started again re-adopts it). A loop that failed ends it all the same.
+      if (!stopping()) signal_group(*child, SIGKILL);
+      if (child->output_fd >= 0) ::close(child->output_fd);
+      if (child->pidfd >= 0) ::close(child->pidfd);
+      continue;
+    }
     ::kill(-child->pid, SIGKILL);
     siginfo_t info{};
     ::waitid(P_PIDFD, child->pidfd, &info, WEXITED);  // reaps the leader, exited or not yet
     ::close(child->pidfd);
     if (child->output_fd >= 0) ::close(child->output_fd);
   }
+  if (inotify_fd_ >= 0) ::close(inotify_fd_);
 }
 
 // ---- Commands from the broker ----------------------------------------------
@@ -211,6 +285,7 @@ Loop::~Loop() {
 void Loop::on_command(const pb::WorkerCommand& command) {
   if (command.has_launch()) launch(command.launch());
   if (command.has_kill()) kill(command.kill());
+  if (command.has_adopt()) adopt(command.adopt());
 }
 
 void Loop::launch(const pb::Launch& launch) {
@@ -246,21 +321,33 @@ void Loop::launch(const pb::Launch& launch) {
     }
   }
 
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    report.mutable_start_failed()->set_reason(errno_text("pipe2", errno));
-    if (log_fd >= 0) ::close(log_fd);
-    send(report);
-    return;
+  auto child = std::make_unique<Child>();
+  int pipe_fds[2] = {-1, -1};
+  if (launch.keep()) {
+    std::string reason;
+    if (!open_keep_files(launch, *child, pipe_fds[1], reason)) {
+      report.mutable_start_failed()->set_reason(reason);
+      if (log_fd >= 0) ::close(log_fd);
+      send(report);
+      return;
+    }
+    pipe_fds[0] = child->output_fd;
+  } else {
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+      report.mutable_start_failed()->set_reason(errno_text("pipe2", errno));
+      if (log_fd >= 0) ::close(log_fd);
+      send(report);
+      return;
+    }
+    ::fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
   }
-  ::fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
-  posix_spawn_file_actions_adddup2(&actions, lifeline_.read_end(), kLifelineFd);
+  if (!launch.keep()) posix_spawn_file_actions_adddup2(&actions, lifeline_.read_end(), kLifelineFd);
   if (log_fd >= 0) posix_spawn_file_actions_adddup2(&actions, log_fd, kLogFd);
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
@@ -273,7 +360,7 @@ void Loop::launch(const pb::Launch& launch) {
   // children, and no controlling terminal shared with the broker.
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
-  script.insert(0, launcher_prologue(true, log_fd >= 0));
+  script.insert(0, launcher_prologue(!launch.keep(), log_fd >= 0, child->status_path));
   const char* argv[] = {"bash", "--noprofile", "--norc", "-c", script.c_str(), nullptr};
   pid_t pid = -1;
   const int error = ::posix_spawn(&pid, "/bin/bash", &actions, &attributes, const_cast<char* const*>(argv), environ);
@@ -283,12 +370,12 @@ void Loop::launch(const pb::Launch& launch) {
   if (log_fd >= 0) ::close(log_fd);
   if (error != 0) {
     ::close(pipe_fds[0]);
+    if (child->watch >= 0) ::inotify_rm_watch(inotify_fd_, child->watch);
     report.mutable_start_failed()->set_reason(errno_text("cannot start /bin/bash", error));
     send(report);
     return;
   }
 
-  auto child = std::make_unique<Child>();
   child->uuid = launch.uuid();
   child->generation = launch.generation();
   child->pid = pid;
@@ -300,16 +387,143 @@ void Loop::launch(const pb::Launch& launch) {
     ::kill(-pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
     ::close(child->output_fd);
+    if (child->watch >= 0) ::inotify_rm_watch(inotify_fd_, child->watch);
     report.mutable_start_failed()->set_reason(errno_text("pidfd_open", pidfd_error));
     send(report);
     return;
   }
   watch_child(child->pidfd, child.get());
-  watch_child(child->output_fd, child.get());
+  if (child->keep)
+    child_of_watch_[child->watch] = child.get();
+  else
+    watch_child(child->output_fd, child.get());
+  auto* started = report.mutable_started();
+  started->set_pid(pid);
+  // Our child, not reaped: its /proc entry is there.
+  started->set_start_time(start_time_of(pid).value_or(0));
+  started->set_output_path(child->output_path);
+  started->set_status_path(child->status_path);
   children_.emplace(launch.uuid(), std::move(child));
-
-  report.mutable_started()->set_pid(pid);
   send(report);
+}
+
+bool Loop::open_keep_files(const pb::Launch& launch, Child& child, int& write_fd, std::string& reason) {
+  if (inotify_fd_ < 0) {
+    inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (inotify_fd_ < 0) throw std::system_error(errno, std::generic_category(), "inotify_init1");
+    watch(inotify_fd_, EPOLLIN);
+  }
+  const std::string directory = launch.journal_directory() + "/processes";
+  if (::mkdir(directory.c_str(), 0700) != 0 && errno != EEXIST) {
+    reason = errno_text(("cannot create " + directory).c_str(), errno);
+    return false;
+  }
+  const std::string base = directory + "/" + launch.uuid() + "." + std::to_string(launch.generation());
+  child.keep = true;
+  child.output_path = base + ".out";
+  child.status_path = base + ".status";
+  ::unlink(child.status_path.c_str());
+  write_fd = ::open(child.output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  if (write_fd < 0) {
+    reason = errno_text(("cannot create " + child.output_path).c_str(), errno);
+    return false;
+  }
+  child.output_fd = ::open(child.output_path.c_str(), O_RDONLY | O_CLOEXEC);
+  child.watch = child.output_fd < 0 ? -1 : ::inotify_add_watch(inotify_fd_, child.output_path.c_str(), IN_MODIFY);
+  if (child.output_fd < 0 || child.watch < 0) {
+    reason = errno_text(("cannot read " + child.output_path).c_str(), errno);
+    if (child.output_fd >= 0) ::close(child.output_fd);
+    ::close(write_fd);
+    return false;
+  }
+  write_fd = above_child_fds(write_fd);
+  return true;
+}
+
+// A process a broker that died left running: the same one (pid and start
+// time, checked after the pidfd is open, so that the pidfd names it), read
+// on from where that broker stopped, watched again. One that ended meanwhile:
+// its last output, then its recorded status; not found: lost.
+void Loop::adopt(const pb::Adopt& adopt) {
+  pb::WorkerReport report;
+  report.set_uuid(adopt.uuid());
+  report.set_generation(adopt.generation());
+  if (children_.contains(adopt.uuid())) {
+    report.mutable_adopted();  // already ours: nothing to take back
+    send(report);
+    return;
+  }
+  auto child = std::make_unique<Child>();
+  child->uuid = adopt.uuid();
+  child->generation = adopt.generation();
+  child->pid = static_cast<pid_t>(adopt.pid());
+  child->keep = true;
+  child->adopted = true;
+  child->offset = adopt.output_offset();
+  child->output_path = adopt.output_path();
+  child->status_path = adopt.status_path();
+  child->pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child->pid, 0));
+  const auto start_time = start_time_of(child->pid);
+  // A zombie (not reaped by its new parent) is the same process, but has ended.
+  const bool same = child->pidfd >= 0 && start_time && *start_time == adopt.start_time() && !has_exited(child->pidfd);
+  if (child->pidfd >= 0 && !same) {
+    ::close(child->pidfd);
+    child->pidfd = -1;
+  }
+  if (inotify_fd_ < 0) {
+    inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (inotify_fd_ < 0) throw std::system_error(errno, std::generic_category(), "inotify_init1");
+    watch(inotify_fd_, EPOLLIN);
+  }
+  child->output_fd = ::open(child->output_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (child->output_fd >= 0) ::lseek(child->output_fd, static_cast<off_t>(child->offset), SEEK_SET);
+  Child& adopted = *child;
+  children_.emplace(adopt.uuid(), std::move(child));
+  if (same) {
+    if (adopted.output_fd >= 0) {
+      adopted.watch = ::inotify_add_watch(inotify_fd_, adopted.output_path.c_str(), IN_MODIFY);
+      if (adopted.watch >= 0) child_of_watch_[adopted.watch] = &adopted;
+    }
+    watch_child(adopted.pidfd, &adopted);
+    report.mutable_adopted();
+    send(report);
+    read_file(adopted);  // what it wrote while no broker read
+    return;
+  }
+  // Ended while the broker was down (or never found): its last output, then its fate.
+  pb::Exited exited;
+  if (const auto status = recorded_status(adopted.status_path)) {
+    exited.set_return_code(*status);
+    exited.set_reason("ended while the process manager was down, with status " + std::to_string(*status));
+  } else {
+    exited.set_return_code(-1);
+    exited.set_lost(true);
+    const std::string pid = "pid " + std::to_string(adopted.pid);
+    exited.set_reason(std::string(!start_time                         ? pid + " is gone"
+                                  : *start_time != adopt.start_time() ? pid + " is another process now"
+                                                                      : pid + " has ended") +
+                      " and no exit status was recorded (ended by SIGKILL?)");
+  }
+  adopted.exit = exited;
+  read_file(adopted);
+  std::vector<std::string> last;
+  adopted.splitter.finish(last);
+  if (!last.empty()) {
+    pb::WorkerReport lines;
+    lines.set_uuid(adopted.uuid);
+    lines.set_generation(adopted.generation);
+    for (auto& line : last) lines.mutable_output()->add_lines(std::move(line));
+    lines.mutable_output()->set_offset(adopted.offset);
+    send(lines);
+  }
+  close_output(adopted);
+  report_exit_when_done(adopted);
+}
+
+void Loop::signal_group(const Child& child, int signal) const {
+  // An adopted leader is not our child: its pid is the group's only while it runs.
+  if (child.adopted && (child.pidfd < 0 || has_exited(child.pidfd))) return;
+  ::kill(-child.pid, signal);
 }
 
 void Loop::kill(const pb::Kill& kill) {
@@ -320,7 +534,7 @@ void Loop::kill(const pb::Kill& kill) {
     Child& child = *found->second;
     if (child.generation != target.generation()) continue;
     // Also when the leader has exited: the rest of its group is still part of it.
-    ::kill(-child.pid, SIGQUIT);
+    signal_group(child, SIGQUIT);
     if (!child.sigkill_deadline || deadline < *child.sigkill_deadline) child.sigkill_deadline = deadline;
   }
 }
@@ -328,6 +542,7 @@ void Loop::kill(const pb::Kill& kill) {
 // ---- Children ----------------------------------------------------------------
 
 void Loop::on_ready(int fd, std::uint32_t) {
+  if (fd == inotify_fd_) return on_inotify();
   auto found = child_of_fd_.find(fd);
   if (found == child_of_fd_.end()) return;  // closed earlier in this batch
   Child& child = *found->second;
@@ -361,19 +576,86 @@ void Loop::read_output(Child& child) {
   }
 }
 
+void Loop::on_inotify() {
+  alignas(inotify_event) std::array<char, 16 * 1024> buffer;
+  std::vector<Child*> changed;
+  for (;;) {
+    const ssize_t n = ::read(inotify_fd_, buffer.data(), buffer.size());
+    if (n <= 0) break;
+    for (ssize_t at = 0; at < n;) {
+      const auto* event = reinterpret_cast<const inotify_event*>(buffer.data() + at);
+      if (auto found = child_of_watch_.find(event->wd); found != child_of_watch_.end())
+        changed.push_back(found->second);
+      at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+    }
+  }
+  std::sort(changed.begin(), changed.end());
+  changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+  for (Child* child : changed)
+    if (child->output_fd >= 0) read_file(*child);
+}
+
+// keep: what the output file holds past what was read, as lines; the offset
+// they end at goes with them, for the journal.
+void Loop::read_file(Child& child) {
+  if (child.output_fd < 0) return;
+  static thread_local std::array<char, 64 * 1024> buffer;
+  for (;;) {
+    const ssize_t n = ::read(child.output_fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    child.offset += static_cast<std::uint64_t>(n);
+    std::vector<std::string> cut;
+    child.splitter.feed({buffer.data(), static_cast<std::size_t>(n)}, cut);
+    if (cut.empty()) continue;
+    pb::WorkerReport report;
+    report.set_uuid(child.uuid);
+    report.set_generation(child.generation);
+    auto& lines = *report.mutable_output()->mutable_lines();
+    for (auto& line : cut) lines.Add(std::move(line));
+    report.mutable_output()->set_offset(child.offset - child.splitter.pending());
+    if (!send(report)) return;
+  }
+}
+
 // The leader has exited: its status is read, and it is left a zombie (WNOWAIT)
 // so that its pid, the group's id, stays ours until the Child is erased.
 void Loop::notice_exit(Child& child) {
+  if (child.adopted) {
+    // Not our child: its script recorded its status before it ended.
+    pb::Exited exited;
+    if (const auto status = recorded_status(child.status_path)) {
+      exited.set_return_code(*status);
+      exited.set_reason("exited with status " + std::to_string(*status));
+    } else {
+      exited.set_return_code(-1);
+      exited.set_lost(true);
+      exited.set_reason("ended without recording its exit status (ended by SIGKILL?)");
+    }
+    child.exit = exited;
+    unwatch_child(child.pidfd);
+    child.output_deadline = Clock::now() + kFileDrainGrace;
+    return;
+  }
   siginfo_t info{};
   if (::waitid(P_PIDFD, child.pidfd, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
   child.exit = exit_of(info);
   unwatch_child(child.pidfd);  // a zombie's pidfd stays readable
-  if (child.output_fd >= 0) child.output_deadline = Clock::now() + kOutputDrainGrace;
+  if (child.output_fd >= 0) child.output_deadline = Clock::now() + (child.keep ? kFileDrainGrace : kOutputDrainGrace);
   report_exit_when_done(child);
 }
 
 void Loop::close_output(Child& child) {
-  unwatch_child(child.output_fd);
+  if (child.output_fd < 0) return;
+  if (child.keep) {
+    if (child.watch >= 0) {
+      ::inotify_rm_watch(inotify_fd_, child.watch);
+      child_of_watch_.erase(child.watch);
+      child.watch = -1;
+    }
+  } else {
+    unwatch_child(child.output_fd);
+  }
   ::close(child.output_fd);
   child.output_fd = -1;
 }
@@ -386,13 +668,23 @@ void Loop::close_output(Child& child) {
 // The SIGKILL goes before the leader is reaped, so the group id cannot be
 // anyone else's. Whether anything was left cannot be told (the zombie leader
 // itself is a member), so nothing is logged.
+//
+// keep: the files of the incarnation go once its exit is reported. An
+// adopted leader is not ours to reap, nor its group ours to end: its pid
+// may be someone else's already.
 void Loop::report_exit_when_done(Child& child) {
   if (!child.exit || child.output_fd >= 0) return;
-  ::kill(-child.pid, SIGKILL);
-  siginfo_t info{};
-  ::waitid(P_PIDFD, child.pidfd, &info, WEXITED);  // the leader, a zombie already: does not block
-  ::close(child.pidfd);
+  if (!child.adopted) {
+    ::kill(-child.pid, SIGKILL);
+    siginfo_t info{};
+    ::waitid(P_PIDFD, child.pidfd, &info, WEXITED);  // the leader, a zombie already: does not block
+  }
+  if (child.pidfd >= 0) ::close(child.pidfd);
   child.pidfd = -1;
+  if (child.keep) {
+    ::unlink(child.output_path.c_str());
+    ::unlink(child.status_path.c_str());
+  }
   pb::WorkerReport report;
   report.set_uuid(child.uuid);
   report.set_generation(child.generation);
@@ -423,13 +715,14 @@ void Loop::after_events() {
   for (auto& [uuid, child] : children_) {
     if (child->sigkill_deadline && *child->sigkill_deadline <= now) {
       child->sigkill_deadline.reset();
-      ::kill(-child->pid, SIGKILL);  // the Child exists, so its group id is still its own
+      signal_group(*child, SIGKILL);  // the Child exists, so its group id is still its own (adopted: see there)
     }
   }
   std::vector<Child*> overdue;
   for (auto& [uuid, child] : children_)
     if (child->output_deadline && *child->output_deadline <= now) overdue.push_back(child.get());
   for (Child* child : overdue) {
+    if (child->keep) read_file(*child);
     std::vector<std::string> last;
     child->splitter.finish(last);
     if (!last.empty()) {
@@ -437,6 +730,7 @@ void Loop::after_events() {
       report.set_uuid(child->uuid);
       report.set_generation(child->generation);
       for (auto& line : last) report.mutable_output()->add_lines(std::move(line));
+      if (child->keep) report.mutable_output()->set_offset(child->offset);
       send(report);
     }
     close_output(*child);
